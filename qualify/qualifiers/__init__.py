@@ -86,16 +86,10 @@ def check_result(raw: Any) -> QualifierResult:
             code="bad_result",
         )
     score = raw.get("score")
-    if score is not None:
-        if (
-            isinstance(score, bool)
-            or not isinstance(score, int | float)
-            or not math.isfinite(score)
-            or not 0 <= score <= 100
-        ):
-            raise PermanentError(
-                f"qualifier returned score {score!r}, expected 0-100 or None", code="bad_result"
-            )
+    if score is not None and not _is_score(score):
+        raise PermanentError(
+            f"qualifier returned score {score!r}, expected 0-100 or None", code="bad_result"
+        )
     reasons = raw.get("reasons") or []
     if not isinstance(reasons, list) or not all(_is_reason(r) for r in reasons):
         raise PermanentError(
@@ -108,6 +102,15 @@ def check_result(raw: Any) -> QualifierResult:
     extra = {k: v for k, v in raw.items() if k not in ("verdict", "score", "reasons", "evidence")}
     return QualifierResult(
         verdict=verdict, score=score, reasons=list(reasons), evidence=dict(evidence), extra=extra
+    )
+
+
+def _is_score(score: Any) -> bool:
+    return (
+        isinstance(score, int | float)
+        and not isinstance(score, bool)
+        and math.isfinite(score)
+        and 0 <= score <= 100
     )
 
 

@@ -1,0 +1,130 @@
+"""Export a run's outcomes as CSV (for spreadsheets and CRMs), JSON Lines or JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from qualify.errors import InputError
+from qualify.store import JobRecord
+from qualify.timefmt import iso
+
+FORMATS = ("csv", "jsonl", "json")
+VERDICT_FILTERS = ("qualified", "review", "unqualified", "unknown", "failed")
+CSV_COLUMNS = (
+    "domain", "state", "verdict", "score", "reasons", "error", "attempts", "finished_at",
+    "evidence",
+)
+
+
+def row(record: JobRecord) -> dict[str, Any]:
+    """One export row: the contract's columns plus the qualifier's evidence."""
+    return {
+        "domain": record.domain,
+        "state": record.state,
+        "verdict": record.verdict,
+        "score": record.score,
+        "reasons": record.reasons,
+        "error": error_text(record),
+        "attempts": record.attempts,
+        "finished_at": iso(record.finished_at),
+        "evidence": record.evidence,
+        **{k: v for k, v in record.extra.items() if k not in ("signals", "error")},
+    }
+
+
+def error_text(record: JobRecord) -> str | None:
+    """The job's error if it failed, or the code a qualifier reported with its result."""
+    if record.state == "done":
+        return record.extra.get("error") or None
+    if record.error_code or record.error:
+        return f"{record.error_code}: {record.error}" if record.error_code else record.error
+    return None
+
+
+def reason_text(reason: Any) -> str:
+    """A reason as one readable phrase: ``industries: match (+25) - 'freight software'``."""
+    if isinstance(reason, str):
+        return reason
+    text = str(reason.get("criterion", ""))
+    if reason.get("outcome"):
+        text += f": {reason['outcome']}"
+    points = reason.get("points")
+    if isinstance(points, int | float) and not isinstance(points, bool):
+        text += f" ({points:+g})"
+    if reason.get("evidence"):
+        text += f" - {reason['evidence']}"
+    return text
+
+
+def write(records: Iterable[JobRecord], fmt: str, out: TextIO) -> int:
+    """Write ``records`` to ``out`` in ``fmt``; return how many were written."""
+    writer = _WRITERS.get(fmt)
+    if writer is None:
+        raise InputError(f"--format: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return writer(records, out)
+
+
+def _write_csv(records: Iterable[JobRecord], out: TextIO) -> int:
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    count = 0
+    for record in records:
+        data = row(record)
+        data["reasons"] = "; ".join(reason_text(r) for r in record.reasons)
+        data["evidence"] = json.dumps(record.evidence, ensure_ascii=False) if (
+            record.evidence
+        ) else ""
+        writer.writerow(data)
+        count += 1
+    return count
+
+
+def _write_jsonl(records: Iterable[JobRecord], out: TextIO) -> int:
+    count = 0
+    for record in records:
+        out.write(json.dumps(row(record), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _write_json(records: Iterable[JobRecord], out: TextIO) -> int:
+    # Streamed by hand so a million rows never sit in memory as one list.
+    count = 0
+    out.write("[")
+    for record in records:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(row(record), ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+_WRITERS: dict[str, Callable[[Iterable[JobRecord], TextIO], int]] = {
+    "csv": _write_csv,
+    "jsonl": _write_jsonl,
+    "json": _write_json,
+}
+
+
+@contextmanager
+def atomic_output(path: str) -> Iterator[TextIO]:
+    """Write to a temporary file beside ``path`` and rename it into place only on success,
+    so an interrupted export never leaves half a file under the real name."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".qualify-export-", dir=directory)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,434 @@
+"""Every change of a job's state happens here, and nowhere else.
+
+Each method is one transaction that moves jobs along DESIGN.md's state machine and keeps the
+run's counters and status in step. Worker-side changes are *fenced*: they only apply while the
+caller still holds the lease, identified by ``(lease_owner, attempts)`` so that a worker whose
+lease was taken away (even if the same worker later claimed the job again) changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qualify.faults import crash_point
+from qualify.store.database import Database
+
+if TYPE_CHECKING:
+    from qualify.qualifiers import QualifierResult
+    from qualify.queue import JobQueue
+
+# Run counters and status in one statement: all right-hand sides see the row before the
+# update, so the completion check adds this change's own increments.
+_BUMP_RUN = """
+UPDATE runs SET
+    completed = completed + ?, failed = failed + ?, qualified = qualified + ?,
+    updated_at = {now},
+    status = CASE
+        WHEN status IN ('PENDING', 'PROCESSING')
+             AND completed + failed + cancelled + ? >= total THEN 'COMPLETED'
+        ELSE status END,
+    finished_at = CASE
+        WHEN status IN ('PENDING', 'PROCESSING')
+             AND completed + failed + cancelled + ? >= total THEN {now}
+        ELSE finished_at END
+WHERE id = ?"""
+
+_FENCE = "id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this worker holds: the lease is valid while ``(owner, attempts)`` still match."""
+
+    id: int
+    run_id: int
+    domain: str
+    attempts: int
+    owner: str
+
+    @property
+    def fence(self) -> tuple[int, str, int]:
+        return (self.id, self.owner, self.attempts)
+
+
+@dataclass(frozen=True)
+class ReclaimReport:
+    requeued: int
+    failed: int
+
+
+class Jobs:
+    """Job state transitions over one database and the queue that delivers job ids."""
+
+    def __init__(self, database: Database, queue: JobQueue) -> None:
+        self.database = database
+        self.queue = queue
+
+    # -- creating -------------------------------------------------------------------------
+
+    def insert(self, run_id: int, domains: Sequence[str]) -> None:
+        """Insert a run's jobs, queued, and enqueue them. Call inside the run's transaction."""
+        db = self.database
+        now = db.now()
+        cursor = db.db.cursor()
+        sql = db.sql(
+            "INSERT INTO jobs (run_id, domain, state, updated_at) VALUES (?, ?, 'queued', ?)"
+        )
+        chunk = 10_000
+        for start in range(0, len(domains), chunk):
+            cursor.executemany(sql, [(run_id, d, now) for d in domains[start : start + chunk]])
+        if self.queue.transactional:
+            crash_point("run.before_enqueue")
+            self.queue.push_run(run_id)  # type: ignore[attr-defined]
+        else:
+            ids = [row[0] for row in db.fetchall(
+                "SELECT id FROM jobs WHERE run_id = ? ORDER BY id", (run_id,)
+            )]
+            db.after_commit(lambda: self._push_after_commit(ids))
+
+    def _push_after_commit(self, job_ids: Sequence[int]) -> None:
+        # Between the commit and this push a crash loses messages, not jobs: the reconciler
+        # finds queued jobs the queue does not hold and enqueues them again.
+        crash_point("run.after_commit")
+        self.queue.push(job_ids)
+
+    # -- the worker's path ----------------------------------------------------------------
+
+    def claim_next(self, limit: int, owner: str, lease: float) -> tuple[int, list[ClaimedJob]]:
+        """Take up to ``limit`` messages off the queue and claim their jobs.
+
+        Returns how many messages were taken and the jobs actually claimed; a duplicate or
+        stale message (job no longer queued) claims nothing and is simply dropped.
+        """
+        if self.queue.is_empty():
+            return 0, []
+        if self.queue.transactional:
+            # Pop and claim commit together: a crash cannot lose the message.
+            with self.database.write():
+                job_ids = self.queue.pop(limit)
+                return len(job_ids), self._claim(job_ids, owner, lease)
+        job_ids = self.queue.pop(limit)
+        crash_point("worker.after_pop")
+        with self.database.write():
+            return len(job_ids), self._claim(job_ids, owner, lease)
+
+    def claim(self, job_ids: Sequence[int], owner: str, lease: float) -> list[ClaimedJob]:
+        """Claim specific jobs (atomic: only those still queued are taken)."""
+        with self.database.write():
+            return self._claim(job_ids, owner, lease)
+
+    def _claim(self, job_ids: Sequence[int], owner: str, lease: float) -> list[ClaimedJob]:
+        if not job_ids:
+            return []
+        db = self.database
+        rows = db.fetchall(
+            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = {now} + ?,"
+            " attempts = attempts + 1, started_at = {now}, updated_at = {now}"
+            f" WHERE id IN ({db.placeholders(len(job_ids))}) AND state = 'queued'"
+            " RETURNING id, run_id, domain, attempts",
+            (owner, lease, *job_ids),
+        )
+        claimed = [ClaimedJob(r[0], r[1], r[2], r[3], owner) for r in rows]
+        run_ids = sorted({job.run_id for job in claimed})
+        if run_ids:
+            db.execute(
+                "UPDATE runs SET updated_at = {now}, status = CASE WHEN status = 'PENDING'"
+                " THEN 'PROCESSING' ELSE status END"
+                f" WHERE id IN ({db.placeholders(len(run_ids))})",
+                run_ids,
+            )
+        return sorted(claimed, key=lambda job: job.id)
+
+    def renew(self, owner: str, job_ids: Sequence[int], lease: float) -> set[int]:
+        """Extend the leases this worker still holds; return the ids it still holds."""
+        if not job_ids:
+            return set()
+        db = self.database
+        with db.write():
+            rows = db.fetchall(
+                "UPDATE jobs SET lease_expires_at = {now} + ?"
+                f" WHERE id IN ({db.placeholders(len(job_ids))})"
+                " AND state = 'running' AND lease_owner = ? RETURNING id",
+                (lease, *job_ids, owner),
+            )
+        return {row[0] for row in rows}
+
+    def complete(self, job: ClaimedJob, result: QualifierResult) -> bool:
+        """Record the result and finish the job, only if ``job``'s lease still holds."""
+        db = self.database
+        with db.write():
+            cursor = db.execute(
+                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,"
+                " error_code = NULL, error = NULL, finished_at = {now}, updated_at = {now}"
+                f" WHERE {_FENCE}",
+                job.fence,
+            )
+            if cursor.rowcount != 1:
+                return False
+            db.execute(
+                "INSERT INTO results (job_id, run_id, verdict, score, reasons, evidence, extra,"
+                " worker_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {now})",
+                (
+                    job.id,
+                    job.run_id,
+                    result.verdict,
+                    result.score,
+                    _json(result.reasons),
+                    _json(result.evidence),
+                    _json(result.extra),
+                    job.owner,
+                ),
+            )
+            self._bump_run(job.run_id, completed=1, qualified=int(result.qualified))
+        return True
+
+    def retry_later(self, job: ClaimedJob, delay: float, code: str, message: str) -> bool:
+        """A transient failure: wait ``delay`` seconds, then queue again (fenced)."""
+        db = self.database
+        with db.write():
+            cursor = db.execute(
+                "UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL,"
+                " next_attempt_at = {now} + ?, error_code = ?, error = ?, updated_at = {now}"
+                f" WHERE {_FENCE}",
+                (delay, code, message, *job.fence),
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._touch_runs([job.run_id])
+        return True
+
+    def fail(self, job: ClaimedJob, code: str, message: str) -> bool:
+        """A permanent failure, or attempts exhausted: the job ends failed (fenced)."""
+        db = self.database
+        with db.write():
+            cursor = db.execute(
+                "UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL,"
+                " error_code = ?, error = ?, finished_at = {now}, updated_at = {now}"
+                f" WHERE {_FENCE}",
+                (code, message, *job.fence),
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._bump_run(job.run_id, failed=1)
+        return True
+
+    def release(self, jobs: Sequence[ClaimedJob]) -> int:
+        """Hand jobs back at once (a worker shutting down): queued again, attempt not counted."""
+        db = self.database
+        released: list[int] = []
+        with db.write():
+            for job in jobs:
+                row = db.fetchone(
+                    "UPDATE jobs SET state = 'queued', lease_owner = NULL,"
+                    " lease_expires_at = NULL, attempts = attempts - 1, updated_at = {now}"
+                    f" WHERE {_FENCE} RETURNING id",
+                    job.fence,
+                )
+                if row:
+                    released.append(row[0])
+            self._requeue(released)
+            released_set = set(released)
+            self._touch_runs({job.run_id for job in jobs if job.id in released_set})
+        return len(released)
+
+    # -- maintenance, run by every worker -------------------------------------------------
+
+    def has_expired_leases(self) -> bool:
+        return bool(self.database.scalar(
+            "SELECT 1 FROM jobs WHERE state = 'running' AND lease_expires_at < {now} LIMIT 1"
+        ))
+
+    def reclaim_expired(self, run_id: int | None = None) -> ReclaimReport:
+        """Jobs whose lease expired (their worker died or hung) go back to the queue, or fail
+        when they have used up their attempts: a poison pill must not loop forever."""
+        db = self.database
+        scope, params = _run_scope(run_id)
+        expired = f"state = 'running' AND lease_expires_at < {{now}}{scope}"
+        max_attempts = "(SELECT max_attempts FROM runs WHERE runs.id = jobs.run_id)"
+        with db.write():
+            failed = db.fetchall(
+                "UPDATE jobs SET state = 'failed', error_code = 'lease_expired',"
+                " error = 'worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its"
+                " lease (died or hung) on attempt ' || attempts || ' of ' || "
+                f"{max_attempts}, lease_owner = NULL, lease_expires_at = NULL,"
+                " finished_at = {now}, updated_at = {now}"
+                f" WHERE {expired} AND attempts >= {max_attempts} RETURNING run_id",
+                params,
+            )
+            for failed_run, count in Counter(row[0] for row in failed).items():
+                self._bump_run(failed_run, failed=count)
+            requeued = db.fetchall(
+                "UPDATE jobs SET state = 'queued', error_code = 'lease_expired',"
+                " error = 'worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its"
+                " lease (died or hung) on attempt ' || attempts,"
+                " lease_owner = NULL, lease_expires_at = NULL, updated_at = {now}"
+                f" WHERE {expired} RETURNING id, run_id",
+                params,
+            )
+            self._requeue([row[0] for row in requeued])
+            self._touch_runs({row[1] for row in requeued})
+        return ReclaimReport(requeued=len(requeued), failed=len(failed))
+
+    def has_due_retries(self) -> bool:
+        return bool(self.database.scalar(
+            "SELECT 1 FROM jobs WHERE state = 'waiting' AND next_attempt_at <= {now} LIMIT 1"
+        ))
+
+    def promote_due(self, run_id: int | None = None, *, force: bool = False) -> int:
+        """Waiting jobs whose retry time has come (or all, with ``force``) are queued again."""
+        db = self.database
+        scope, params = _run_scope(run_id)
+        due = "" if force else " AND next_attempt_at <= {now}"
+        with db.write():
+            rows = db.fetchall(
+                "UPDATE jobs SET state = 'queued', next_attempt_at = NULL, updated_at = {now}"
+                f" WHERE state = 'waiting'{due}{scope} RETURNING id, run_id",
+                params,
+            )
+            self._requeue([row[0] for row in rows])
+            self._touch_runs({row[1] for row in rows})
+        return len(rows)
+
+    def has_orphans(self, grace: float) -> bool:
+        """Cheap check: are there queued jobs, untouched for ``grace``, while the queue is empty?"""
+        if self.queue.size() > 0:
+            return False
+        return bool(self.database.scalar(
+            "SELECT 1 FROM jobs WHERE state = 'queued' AND updated_at < {now} - ? LIMIT 1",
+            (grace,),
+        ))
+
+    def requeue_lost(self, grace: float, run_id: int | None = None) -> int:
+        """The reconciler: enqueue again queued jobs that the queue does not hold.
+
+        The queue is read before the store, and jobs that changed in the last ``grace``
+        seconds are left alone, so a message in flight between the two is not mistaken for a
+        lost one; a mistake would only cost a duplicate message, which claims nothing.
+        """
+        db = self.database
+        held = self.queue.held_job_ids()
+        scope, params = _run_scope(run_id)
+        queued = db.fetchall(
+            f"SELECT id FROM jobs WHERE state = 'queued' AND updated_at < {{now}} - ?{scope}",
+            (grace, *params),
+        )
+        lost = [row[0] for row in queued if row[0] not in held]
+        if not lost:
+            return 0
+        requeued: list[int] = []
+        with db.write():
+            for start in range(0, len(lost), 500):
+                chunk = lost[start : start + 500]
+                rows = db.fetchall(
+                    "UPDATE jobs SET updated_at = {now}"
+                    f" WHERE id IN ({db.placeholders(len(chunk))}) AND state = 'queued'"
+                    " RETURNING id",
+                    chunk,
+                )
+                requeued.extend(row[0] for row in rows)
+            self._requeue(requeued)
+        return len(requeued)
+
+    def has_unfinished(self) -> bool:
+        """Is any job, of any run, still queued, running or waiting?"""
+        # One query per state, so each is answered from that state's small partial index.
+        return any(
+            self.database.scalar(f"SELECT 1 FROM jobs WHERE state = '{state}' LIMIT 1")
+            for state in ("running", "waiting", "queued")
+        )
+
+    # -- operator actions on a run --------------------------------------------------------
+
+    def cancel_run(self, run_id: int) -> int:
+        """End every unfinished job of a run as cancelled; in-flight results will be fenced out."""
+        db = self.database
+        with db.write():
+            count = db.execute(
+                "UPDATE jobs SET state = 'cancelled', lease_owner = NULL,"
+                " lease_expires_at = NULL, finished_at = {now}, updated_at = {now}"
+                " WHERE run_id = ? AND state IN ('queued', 'running', 'waiting')",
+                (run_id,),
+            ).rowcount
+            db.execute(
+                "UPDATE runs SET status = 'CANCELLED', cancelled = cancelled + ?,"
+                " updated_at = {now}, finished_at = {now}"
+                " WHERE id = ? AND status IN ('PENDING', 'PROCESSING')",
+                (count, run_id),
+            )
+        return count
+
+    def retry_failed(self, run_id: int) -> int:
+        """Failed jobs of a run back to queued with fresh attempts; the run is active again."""
+        db = self.database
+        with db.write():
+            rows = db.fetchall(
+                "UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL,"
+                " updated_at = {now} WHERE run_id = ? AND state = 'failed' RETURNING id",
+                (run_id,),
+            )
+            if rows:
+                db.execute(
+                    "UPDATE runs SET failed = failed - ?, status = 'PROCESSING',"
+                    " finished_at = NULL, updated_at = {now} WHERE id = ?",
+                    (len(rows), run_id),
+                )
+                self._requeue([row[0] for row in rows])
+        return len(rows)
+
+    def fail_unfinished(self, run_id: int, message: str) -> int:
+        """Give up on a run: its unfinished jobs fail, except any whose lease is still live."""
+        db = self.database
+        with db.write():
+            count = db.execute(
+                "UPDATE jobs SET state = 'failed', error_code = 'run_failed', error = ?,"
+                " lease_owner = NULL, lease_expires_at = NULL, finished_at = {now},"
+                " updated_at = {now} WHERE run_id = ? AND (state IN ('queued', 'waiting')"
+                " OR (state = 'running' AND lease_expires_at < {now}))",
+                (message, run_id),
+            ).rowcount
+            db.execute(
+                "UPDATE runs SET status = 'FAILED', failed = failed + ?, updated_at = {now},"
+                " finished_at = {now} WHERE id = ?",
+                (count, run_id),
+            )
+        return count
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _requeue(self, job_ids: Sequence[int]) -> None:
+        if not job_ids:
+            return
+        if self.queue.transactional:
+            self.queue.push(job_ids)
+        else:
+            ids = list(job_ids)
+            self.database.after_commit(lambda: self.queue.push(ids))
+
+    def _bump_run(
+        self, run_id: int, *, completed: int = 0, failed: int = 0, qualified: int = 0
+    ) -> None:
+        finished = completed + failed
+        self.database.execute(
+            _BUMP_RUN, (completed, failed, qualified, finished, finished, run_id)
+        )
+
+    def _touch_runs(self, run_ids: Iterable[int]) -> None:
+        ids = sorted(set(run_ids))
+        if ids:
+            self.database.execute(
+                "UPDATE runs SET updated_at = {now}"
+                f" WHERE id IN ({self.database.placeholders(len(ids))})",
+                ids,
+            )
+
+
+def _run_scope(run_id: int | None) -> tuple[str, tuple]:
+    return ("", ()) if run_id is None else (" AND run_id = ?", (run_id,))
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))

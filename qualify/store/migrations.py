@@ -1,0 +1,133 @@
+"""Append-only schema migrations, recorded in the database and applied on first use.
+
+Never edit a migration once it has been released: add a new one. Each is applied in its own
+transaction together with its record, so a database is always at a named version, and a
+database made by an older ``qualify`` is brought forward the first time a newer one opens it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from qualify.store.database import Database
+
+Migration = Callable[[Database], None]
+
+# Dialect words used in the DDL below.
+_TYPES = {
+    "sqlite": {"PK": "INTEGER PRIMARY KEY AUTOINCREMENT", "DOUBLE": "REAL", "BIGINT": "INTEGER"},
+    "postgres": {"PK": "BIGSERIAL PRIMARY KEY", "DOUBLE": "DOUBLE PRECISION", "BIGINT": "BIGINT"},
+}
+
+
+def _ddl(database: Database, *statements: str) -> None:
+    for statement in statements:
+        database.execute(statement.format(**_TYPES[database.backend]))
+
+
+def m001_initial(database: Database) -> None:
+    _ddl(
+        database,
+        """CREATE TABLE runs (
+            id {PK},
+            name TEXT NOT NULL,
+            qualifier TEXT NOT NULL,
+            icp TEXT NOT NULL,
+            status TEXT NOT NULL,
+            total INTEGER NOT NULL,
+            completed INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            qualified INTEGER NOT NULL DEFAULT 0,
+            cancelled INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            backoff {DOUBLE} NOT NULL,
+            created_at {DOUBLE} NOT NULL,
+            updated_at {DOUBLE} NOT NULL,
+            finished_at {DOUBLE}
+        )""",
+        "CREATE INDEX runs_status ON runs (status)",
+        """CREATE TABLE jobs (
+            id {PK},
+            run_id {BIGINT} NOT NULL REFERENCES runs (id),
+            domain TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_expires_at {DOUBLE},
+            next_attempt_at {DOUBLE},
+            error_code TEXT,
+            error TEXT,
+            started_at {DOUBLE},
+            finished_at {DOUBLE},
+            updated_at {DOUBLE}
+        )""",
+        "CREATE UNIQUE INDEX jobs_run_domain ON jobs (run_id, domain)",
+        # Partial indexes stay small (only jobs in flight or waiting), so inserting a million
+        # queued jobs does not pay for them.
+        "CREATE INDEX jobs_queued ON jobs (updated_at) WHERE state = 'queued'",
+        "CREATE INDEX jobs_running ON jobs (lease_expires_at) WHERE state = 'running'",
+        "CREATE INDEX jobs_waiting ON jobs (next_attempt_at) WHERE state = 'waiting'",
+        "CREATE INDEX jobs_failed ON jobs (finished_at) WHERE state = 'failed'",
+        """CREATE TABLE results (
+            id {PK},
+            job_id {BIGINT} NOT NULL UNIQUE REFERENCES jobs (id),
+            run_id {BIGINT} NOT NULL REFERENCES runs (id),
+            verdict TEXT NOT NULL,
+            score {DOUBLE},
+            reasons TEXT NOT NULL,
+            evidence TEXT NOT NULL,
+            extra TEXT NOT NULL,
+            worker_id TEXT,
+            created_at {DOUBLE} NOT NULL
+        )""",
+        "CREATE INDEX results_run_verdict ON results (run_id, verdict)",
+        """CREATE TABLE workers (
+            id TEXT PRIMARY KEY,
+            hostname TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            concurrency INTEGER NOT NULL,
+            lease {DOUBLE} NOT NULL,
+            version TEXT NOT NULL,
+            started_at {DOUBLE} NOT NULL,
+            heartbeat_at {DOUBLE} NOT NULL,
+            stopped_at {DOUBLE},
+            in_flight INTEGER NOT NULL DEFAULT 0,
+            processed INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0
+        )""",
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial]
+
+
+def migrate(database: Database) -> list[str]:
+    """Apply the migrations this database lacks, in one transaction; return their names."""
+    if _applied(database) >= {m.__name__ for m in MIGRATIONS}:
+        return []
+    done = []
+    with database.write():
+        if database.backend == "postgres":
+            # Several workers starting at once on a fresh database must not race.
+            database.execute("SELECT pg_advisory_xact_lock(7130911)")
+        database.execute(
+            "CREATE TABLE IF NOT EXISTS qualify_migrations "
+            f"(name TEXT PRIMARY KEY, applied_at {_TYPES[database.backend]['DOUBLE']} NOT NULL)"
+        )
+        applied = _applied(database)
+        for migration in MIGRATIONS:
+            if migration.__name__ in applied:
+                continue
+            migration(database)
+            database.execute(
+                "INSERT INTO qualify_migrations (name, applied_at) VALUES (?, {now})",
+                (migration.__name__,),
+            )
+            done.append(migration.__name__)
+    return done
+
+
+def _applied(database: Database) -> set[str]:
+    if not database.db.table_exists("qualify_migrations"):
+        return set()
+    return {row[0] for row in database.fetchall("SELECT name FROM qualify_migrations")}

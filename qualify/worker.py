@@ -1,0 +1,502 @@
+"""The worker: takes job ids off the queue, holds leases while qualifiers run, records results.
+
+One process runs four kinds of threads:
+
+* the dispatcher (the caller's thread) pops messages and claims their jobs, never taking more
+  than ``concurrency`` at once;
+* ``concurrency`` executor threads run the qualifier and record the outcome (fenced);
+* the heartbeat renews this worker's leases and its row every lease/3, and abandons a job that
+  runs past ``job_timeout`` (its lease then expires and another worker takes it over);
+* maintenance, on start and then every second, reclaims expired leases, re-queues retries that
+  are due and, now and then, re-enqueues queued jobs whose message was lost.
+
+SIGINT or SIGTERM: stop taking jobs, give in-flight jobs ``grace`` seconds to finish, then hand
+the rest back to the queue (no one waits for a lease to expire) and return. A second signal
+hands them back at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as stdlib_queue
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from qualify import __version__, qualifiers
+from qualify.api import Qualify
+from qualify.backoff import retry_delay
+from qualify.errors import InputError, PermanentError, QualifierError, TransientError
+from qualify.qualifiers import Qualifier, QualifierResult
+from qualify.store import ClaimedJob, RunPlan
+
+log = logging.getLogger("qualify.worker")
+
+MAX_ERROR_CHARS = 500
+
+
+@dataclass
+class WorkerOptions:
+    concurrency: int = 4
+    lease: float = 30.0
+    burst: bool = False
+    grace: float = 10.0
+    job_timeout: float = 600.0
+    poll_interval: float = 1.0
+    summary_interval: float = 30.0
+    hostname: str | None = None
+    handle_signals: bool = True
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise InputError("--concurrency: must be at least 1")
+        if self.lease < 0.3:
+            raise InputError("--lease: must be at least 300ms")
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.lease / 3
+
+    @property
+    def maintenance_interval(self) -> float:
+        return min(1.0, self.lease / 3)
+
+    @property
+    def lost_message_grace(self) -> float:
+        # A queued job untouched for two leases while the queue lacks its message is lost.
+        return 2 * self.lease
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+    lost: int = 0
+    released: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.failed
+
+
+@dataclass
+class _InFlight:
+    job: ClaimedJob
+    started: float
+    abandoned: bool = False
+
+
+@dataclass(frozen=True)
+class _LoadedPlan:
+    plan: RunPlan
+    qualifier: Qualifier
+
+
+class Worker:
+    def __init__(
+        self,
+        app: Qualify,
+        options: WorkerOptions | None = None,
+        *,
+        stop_when: Callable[[], bool] | None = None,
+    ) -> None:
+        self.app = app
+        self.options = options or WorkerOptions()
+        self.stop_when = stop_when
+        self.hostname = self.options.hostname or os.environ.get("QUALIFY_HOSTNAME") or (
+            socket.gethostname()
+        )
+        self.id = f"{self.hostname}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.stats = WorkerStats()
+        self.interrupted = False
+        self._cond = threading.Condition()
+        self._in_flight: dict[int, _InFlight] = {}
+        self._work: stdlib_queue.SimpleQueue[ClaimedJob | None] = stdlib_queue.SimpleQueue()
+        self._executors: list[threading.Thread] = []
+        self._stopping = threading.Event()  # no new jobs
+        self._release_now = threading.Event()  # hand in-flight jobs back without waiting
+        self._halt = threading.Event()  # background threads end
+        self._plans: dict[int, _LoadedPlan] = {}
+        self._plans_lock = threading.Lock()
+        self._reconcile_soon = threading.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def run(self) -> WorkerStats:
+        """Work until stopped (signal, ``stop()``, ``stop_when``, or idle in burst mode)."""
+        opts = self.options
+        restore = self._install_signal_handlers() if opts.handle_signals else None
+        self.app.workers.register(
+            self.id,
+            hostname=self.hostname,
+            pid=os.getpid(),
+            concurrency=opts.concurrency,
+            lease=opts.lease,
+            version=__version__,
+        )
+        log.info(
+            "worker %s started: database %s, queue %s, concurrency %d, lease %.0fs%s",
+            self.id,
+            self.app.database.display_url,
+            self.app.queue.description,
+            opts.concurrency,
+            opts.lease,
+            ", burst" if opts.burst else "",
+        )
+        background = [
+            threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
+            threading.Thread(target=self._maintenance_loop, name="maintenance", daemon=True),
+        ]
+        try:
+            self._maintain(reconcile=True)  # reclaim what dead workers left, before anything
+            for _ in range(opts.concurrency):
+                self._start_executor()
+            for thread in background:
+                thread.start()
+            self._dispatch()
+            self._drain()
+        finally:
+            self._halt.set()
+            for _ in self._executors:
+                self._work.put(None)
+            for thread in background:
+                thread.join(timeout=5)
+            self._safely(
+                "record the worker's stop",
+                lambda: self.app.workers.stopped(
+                    self.id, processed=self.stats.processed, failed=self.stats.failed
+                ),
+            )
+            if restore is not None:
+                restore()
+        s = self.stats
+        log.info(
+            "worker %s stopped: %d done, %d failed, %d retried, %d released, %d lost leases",
+            self.id, s.done, s.failed, s.retried, s.released, s.lost,
+        )
+        return self.stats
+
+    def stop(self, *, release_now: bool = False) -> None:
+        """Stop taking jobs; in-flight ones finish within ``grace`` or are handed back."""
+        self._stopping.set()
+        if release_now:
+            self._release_now.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _install_signal_handlers(self) -> Callable[[], None] | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            self.interrupted = True
+            if self._stopping.is_set():
+                log.warning("second signal: handing in-flight jobs back now")
+                self.stop(release_now=True)
+                return
+            log.warning(
+                "%s: no new jobs; %d in flight get %.0fs to finish, then go back to the queue"
+                " (signal again to hand them back now)",
+                signal.Signals(signum).name,
+                len(self._in_flight),
+                self.options.grace,
+            )
+            self.stop()
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    # -- dispatching ----------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        opts = self.options
+        idle = 0.01
+        next_stop_check = 0.0
+        while not self._stopping.is_set():
+            if self.stop_when is not None and time.monotonic() >= next_stop_check:
+                next_stop_check = time.monotonic() + 0.5
+                if self.stop_when():
+                    break
+            free = self._wait_for_capacity()
+            if not free:
+                continue
+            try:
+                taken, claimed = self.app.jobs.claim_next(free, self.id, opts.lease)
+            except Exception:
+                log.exception("could not take jobs from the queue; retrying")
+                self._stopping.wait(opts.poll_interval)
+                continue
+            if claimed:
+                now = time.monotonic()
+                with self._cond:
+                    for job in claimed:
+                        self._in_flight[job.id] = _InFlight(job, now)
+                for job in claimed:
+                    self._work.put(job)
+                self.stats.add(claimed=len(claimed))
+            if taken:
+                idle = 0.01
+                continue
+            if self._idle_and_done():
+                break
+            self._stopping.wait(idle)
+            idle = min(idle * 2, opts.poll_interval)
+
+    def _wait_for_capacity(self) -> int:
+        with self._cond:
+            while len(self._active()) >= self.options.concurrency:
+                if self._stopping.is_set():
+                    return 0
+                self._cond.wait(0.5)
+            return self.options.concurrency - len(self._active())
+
+    def _active(self) -> list[_InFlight]:
+        return [f for f in self._in_flight.values() if not f.abandoned]
+
+    def _idle_and_done(self) -> bool:
+        """Nothing came off the queue: decide whether a burst worker is finished."""
+        jobs = self.app.jobs
+        if jobs.has_orphans(self.options.lost_message_grace):
+            self._reconcile_soon.set()
+        if not self.options.burst or self._in_flight:
+            return False
+        return not jobs.has_unfinished()
+
+    def _drain(self) -> None:
+        """After the dispatcher stops: let in-flight jobs finish, then hand back the rest."""
+        deadline = time.monotonic() + self.options.grace
+        with self._cond:
+            while self._active() and not self._release_now.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(min(remaining, 0.2))
+            leftovers = [f.job for f in self._active()]
+            # Jobs still running will find their lease gone; none not yet started may start.
+            self._release_now.set()
+        if leftovers:
+            released = self._safely("hand jobs back", lambda: self.app.jobs.release(leftovers))
+            self.stats.add(released=released or 0)
+            log.warning("handed %d in-flight jobs back to the queue", released or 0)
+
+    # -- executing ------------------------------------------------------------------------
+
+    def _start_executor(self) -> None:
+        thread = threading.Thread(
+            target=self._executor_loop, name=f"executor-{len(self._executors) + 1}", daemon=True
+        )
+        self._executors.append(thread)
+        thread.start()
+
+    def _executor_loop(self) -> None:
+        try:
+            while (job := self._work.get()) is not None:
+                flight = self._in_flight.get(job.id)
+                self._execute(job)
+                if flight is not None and flight.abandoned:
+                    return  # a replacement thread took this one's place
+        finally:
+            self.app.database.close()
+
+    def _execute(self, job: ClaimedJob) -> None:
+        started = time.monotonic()
+        try:
+            if self._release_now.is_set() or job.id not in self._in_flight:
+                return  # handed back before it started
+            outcome = self._qualify(job)
+            if not self._release_now.is_set():
+                self._record(job, outcome, time.monotonic() - started)
+        except Exception:
+            log.exception(
+                "job %d (%s): could not record the outcome; its lease will expire and the job"
+                " will run again",
+                job.id,
+                job.domain,
+            )
+        finally:
+            with self._cond:
+                self._in_flight.pop(job.id, None)
+                self._cond.notify_all()
+
+    def _qualify(self, job: ClaimedJob) -> QualifierResult | BaseException:
+        try:
+            loaded = self._load_plan(job.run_id)
+        except InputError as exc:
+            return TransientError(str(exc), code="qualifier_unavailable")
+        try:
+            return qualifiers.check_result(loaded.qualifier(job.domain, loaded.plan.icp))
+        except Exception as exc:
+            return exc
+
+    def _record(
+        self, job: ClaimedJob, outcome: QualifierResult | BaseException, took: float
+    ) -> None:
+        plan = self._plans[job.run_id].plan if job.run_id in self._plans else None
+        jobs = self.app.jobs
+        if isinstance(outcome, QualifierResult):
+            recorded = jobs.complete(job, outcome)
+            kind, detail = "done", f"{outcome.verdict} (score {outcome.score})"
+            if recorded:
+                self.stats.add(done=1)
+        else:
+            code, message = _describe(outcome)
+            max_attempts = plan.max_attempts if plan else 1
+            if isinstance(outcome, PermanentError) or job.attempts >= max_attempts:
+                if not isinstance(outcome, PermanentError):
+                    message = f"gave up after {job.attempts} attempts: {message}"
+                recorded = jobs.fail(job, code, message)
+                kind, detail = "failed", f"{code}: {message}"
+                if recorded:
+                    self.stats.add(failed=1)
+            else:
+                retry_after = getattr(outcome, "retry_after", None)
+                delay = retry_delay(plan.backoff if plan else 10.0, job.attempts, retry_after)
+                recorded = jobs.retry_later(job, delay, code, message)
+                kind, detail = "retry", f"in {delay:.1f}s after {code}: {message}"
+                if recorded:
+                    self.stats.add(retried=1)
+        if not recorded:
+            self.stats.add(lost=1)
+            log.warning(
+                "job %d (%s): lease lost (reclaimed by another worker, or the run was"
+                " cancelled); this outcome was discarded",
+                job.id,
+                job.domain,
+            )
+            return
+        log.debug("job %d %s: %s %s in %.2fs", job.id, job.domain, kind, detail, took)
+
+    def _load_plan(self, run_id: int) -> _LoadedPlan:
+        loaded = self._plans.get(run_id)
+        if loaded is None:
+            with self._plans_lock:
+                loaded = self._plans.get(run_id)
+                if loaded is None:
+                    plan = self.app.runs.plan(run_id)
+                    loaded = _LoadedPlan(plan, qualifiers.resolve(plan.qualifier))
+                    self._plans[run_id] = loaded
+        return loaded
+
+    # -- heartbeat ------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        last_summary = time.monotonic()
+        last_processed = 0
+        try:
+            while not self._halt.wait(self.options.heartbeat_interval):
+                self._safely("renew leases", self._heartbeat)
+                now = time.monotonic()
+                if now - last_summary >= self.options.summary_interval:
+                    processed = self.stats.processed
+                    log.info(
+                        "%d jobs processed (%.1f/s), %d failed, %d retried, %d in flight",
+                        processed,
+                        (processed - last_processed) / (now - last_summary),
+                        self.stats.failed,
+                        self.stats.retried,
+                        len(self._in_flight),
+                    )
+                    last_summary, last_processed = now, processed
+        finally:
+            self.app.database.close()
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        with self._cond:
+            flights = list(self._in_flight.values())
+        renew = []
+        for flight in flights:
+            if flight.abandoned:
+                continue
+            if now - flight.started > self.options.job_timeout:
+                # Stop renewing: the lease expires and another worker runs the job again.
+                flight.abandoned = True
+                log.error(
+                    "job %d (%s) has run for %.0fs, past the job timeout; abandoning it",
+                    flight.job.id,
+                    flight.job.domain,
+                    now - flight.started,
+                )
+                self._start_executor()
+                continue
+            renew.append(flight.job.id)
+        held = self.app.jobs.renew(self.id, renew, self.options.lease)
+        for job_id in set(renew) - held:
+            log.warning("job %d: lease lost before it finished", job_id)
+        self.app.workers.heartbeat(
+            self.id,
+            in_flight=len(renew),
+            processed=self.stats.processed,
+            failed=self.stats.failed,
+        )
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def _maintenance_loop(self) -> None:
+        next_reconcile = time.monotonic() + self.options.lost_message_grace
+        try:
+            while not self._halt.wait(self.options.maintenance_interval):
+                reconcile = self._reconcile_soon.is_set() or time.monotonic() >= next_reconcile
+                if reconcile:
+                    self._reconcile_soon.clear()
+                    next_reconcile = time.monotonic() + self.options.lost_message_grace
+                self._safely("maintain the queue", lambda r=reconcile: self._maintain(r))
+        finally:
+            self.app.database.close()
+
+    def _maintain(self, reconcile: bool = False) -> None:
+        jobs = self.app.jobs
+        if jobs.has_expired_leases():
+            report = jobs.reclaim_expired()
+            if report.requeued or report.failed:
+                log.warning(
+                    "reclaimed %d jobs whose worker stopped renewing its lease; %d of them"
+                    " failed after too many attempts",
+                    report.requeued + report.failed,
+                    report.failed,
+                )
+        if jobs.has_due_retries():
+            promoted = jobs.promote_due()
+            log.debug("%d retries are due and queued again", promoted)
+        if reconcile:
+            lost = jobs.requeue_lost(self.options.lost_message_grace)
+            if lost:
+                log.warning("re-enqueued %d queued jobs whose queue message was lost", lost)
+
+    def _safely(self, what: str, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except Exception:
+            log.exception("could not %s", what)
+            return None
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    if isinstance(error, QualifierError):
+        code, message = error.code, str(error)
+    else:
+        code, message = "unexpected_error", f"{type(error).__name__}: {error}"
+    message = " ".join(message.split()) or type(error).__name__
+    return code, message[:MAX_ERROR_CHARS]
