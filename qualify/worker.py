@@ -66,7 +66,7 @@ class WorkerOptions:
 
     @property
     def maintenance_interval(self) -> float:
-        return min(1.0, self.lease / 3)
+        return min(0.5, self.lease / 3)
 
     @property
     def lost_message_grace(self) -> float:
@@ -101,12 +101,6 @@ class _InFlight:
     abandoned: bool = False
 
 
-@dataclass(frozen=True)
-class _LoadedPlan:
-    plan: RunPlan
-    qualifier: Qualifier
-
-
 class Worker:
     def __init__(
         self,
@@ -126,12 +120,13 @@ class Worker:
         self.interrupted = False
         self._cond = threading.Condition()
         self._in_flight: dict[int, _InFlight] = {}
-        self._work: stdlib_queue.SimpleQueue[ClaimedJob | None] = stdlib_queue.SimpleQueue()
+        self._work: stdlib_queue.SimpleQueue[_InFlight | None] = stdlib_queue.SimpleQueue()
         self._executors: list[threading.Thread] = []
         self._stopping = threading.Event()  # no new jobs
         self._release_now = threading.Event()  # hand in-flight jobs back without waiting
         self._halt = threading.Event()  # background threads end
-        self._plans: dict[int, _LoadedPlan] = {}
+        self._plans: dict[int, RunPlan] = {}
+        self._qualifiers: dict[str, Qualifier] = {}
         self._plans_lock = threading.Lock()
         self._reconcile_soon = threading.Event()
 
@@ -248,11 +243,12 @@ class Worker:
                 continue
             if claimed:
                 now = time.monotonic()
+                flights = [_InFlight(job, now) for job in claimed]
                 with self._cond:
-                    for job in claimed:
-                        self._in_flight[job.id] = _InFlight(job, now)
-                for job in claimed:
-                    self._work.put(job)
+                    for flight in flights:
+                        self._in_flight[flight.job.id] = flight
+                for flight in flights:
+                    self._work.put(flight)
                 self.stats.add(claimed=len(claimed))
             if taken:
                 idle = 0.01
@@ -278,7 +274,7 @@ class Worker:
         jobs = self.app.jobs
         if jobs.has_orphans(self.options.lost_message_grace):
             self._reconcile_soon.set()
-        if not self.options.burst or self._in_flight:
+        if not self.options.burst or self._active():
             return False
         return not jobs.has_unfinished()
 
@@ -310,22 +306,21 @@ class Worker:
 
     def _executor_loop(self) -> None:
         try:
-            while (job := self._work.get()) is not None:
-                flight = self._in_flight.get(job.id)
-                self._execute(job)
-                if flight is not None and flight.abandoned:
-                    return  # a replacement thread took this one's place
+            while (flight := self._work.get()) is not None:
+                self._execute(flight)
+                if flight.abandoned:
+                    return  # a replacement thread has taken this one's place
         finally:
             self.app.database.close()
 
-    def _execute(self, job: ClaimedJob) -> None:
-        started = time.monotonic()
+    def _execute(self, flight: _InFlight) -> None:
+        job = flight.job
         try:
-            if self._release_now.is_set() or job.id not in self._in_flight:
+            if self._release_now.is_set():
                 return  # handed back before it started
             outcome = self._qualify(job)
             if not self._release_now.is_set():
-                self._record(job, outcome, time.monotonic() - started)
+                self._record(job, outcome, time.monotonic() - flight.started)
         except Exception:
             log.exception(
                 "job %d (%s): could not record the outcome; its lease will expire and the job"
@@ -335,23 +330,27 @@ class Worker:
             )
         finally:
             with self._cond:
-                self._in_flight.pop(job.id, None)
+                # The job may have been claimed again since it was abandoned: keep that entry.
+                if self._in_flight.get(job.id) is flight:
+                    del self._in_flight[job.id]
                 self._cond.notify_all()
 
     def _qualify(self, job: ClaimedJob) -> QualifierResult | BaseException:
+        plan = self._plan(job.run_id)
         try:
-            loaded = self._load_plan(job.run_id)
+            qualifier = self._qualifier(plan.qualifier)
         except InputError as exc:
+            # Perhaps only this machine lacks the module: retry, maybe on another worker.
             return TransientError(str(exc), code="qualifier_unavailable")
         try:
-            return qualifiers.check_result(loaded.qualifier(job.domain, loaded.plan.icp))
+            return qualifiers.check_result(qualifier(job.domain, plan.icp))
         except Exception as exc:
             return exc
 
     def _record(
         self, job: ClaimedJob, outcome: QualifierResult | BaseException, took: float
     ) -> None:
-        plan = self._plans[job.run_id].plan if job.run_id in self._plans else None
+        plan = self._plan(job.run_id)
         jobs = self.app.jobs
         if isinstance(outcome, QualifierResult):
             recorded = jobs.complete(job, outcome)
@@ -360,8 +359,7 @@ class Worker:
                 self.stats.add(done=1)
         else:
             code, message = _describe(outcome)
-            max_attempts = plan.max_attempts if plan else 1
-            if isinstance(outcome, PermanentError) or job.attempts >= max_attempts:
+            if isinstance(outcome, PermanentError) or job.attempts >= plan.max_attempts:
                 if not isinstance(outcome, PermanentError):
                     message = f"gave up after {job.attempts} attempts: {message}"
                 recorded = jobs.fail(job, code, message)
@@ -370,7 +368,7 @@ class Worker:
                     self.stats.add(failed=1)
             else:
                 retry_after = getattr(outcome, "retry_after", None)
-                delay = retry_delay(plan.backoff if plan else 10.0, job.attempts, retry_after)
+                delay = retry_delay(plan.backoff, job.attempts, retry_after)
                 recorded = jobs.retry_later(job, delay, code, message)
                 kind, detail = "retry", f"in {delay:.1f}s after {code}: {message}"
                 if recorded:
@@ -386,16 +384,21 @@ class Worker:
             return
         log.debug("job %d %s: %s %s in %.2fs", job.id, job.domain, kind, detail, took)
 
-    def _load_plan(self, run_id: int) -> _LoadedPlan:
-        loaded = self._plans.get(run_id)
-        if loaded is None:
+    def _plan(self, run_id: int) -> RunPlan:
+        plan = self._plans.get(run_id)
+        if plan is None:
             with self._plans_lock:
-                loaded = self._plans.get(run_id)
-                if loaded is None:
-                    plan = self.app.runs.plan(run_id)
-                    loaded = _LoadedPlan(plan, qualifiers.resolve(plan.qualifier))
-                    self._plans[run_id] = loaded
-        return loaded
+                plan = self._plans.get(run_id) or self.app.runs.plan(run_id)
+                self._plans[run_id] = plan
+        return plan
+
+    def _qualifier(self, name: str) -> Qualifier:
+        qualifier = self._qualifiers.get(name)
+        if qualifier is None:
+            with self._plans_lock:
+                qualifier = self._qualifiers.get(name) or qualifiers.resolve(name)
+                self._qualifiers[name] = qualifier
+        return qualifier
 
     # -- heartbeat ------------------------------------------------------------------------
 

@@ -1,0 +1,111 @@
+"""Qualifiers for the tests: real callables whose behaviour the domain name chooses.
+
+``by_name`` reads a prefix of the domain's first label:
+  ``slow<N>-``       sleeps N milliseconds, then succeeds
+  ``transient<N>-``  raises TransientError on its first N calls, then succeeds
+  ``permanent-``     raises PermanentError
+  ``crash-``         raises an unexpected exception (counts as transient)
+  ``badresult-``     returns something that is not a result
+  ``poison-``        kills its own process with SIGKILL (a poison pill)
+  ``hang-``          sleeps for an hour
+  anything else      succeeds at once
+Every call is logged to the file named by ``QUALIFY_TEST_LOG`` (if set) as
+``start <domain> <pid>`` and ``end <domain> <pid>`` lines, so a test can count how often a
+domain was really run, across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import time
+
+from qualify.errors import ICPError, PermanentError, TransientError
+
+_PREFIX = re.compile(r"^(slow|transient)(\d+)-|^(permanent|crash|badresult|poison|hang)-")
+
+
+def _log(event: str, domain: str) -> None:
+    path = os.environ.get("QUALIFY_TEST_LOG")
+    if path:
+        # One small O_APPEND write per line: atomic across processes.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{event} {domain} {os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+
+
+def calls(log_path: str, domain: str | None = None, event: str = "start") -> list[str]:
+    """Domains (with repeats) that were started or ended, according to the log."""
+    if not os.path.exists(log_path):
+        return []
+    with open(log_path) as fh:
+        seen = [line.split()[1] for line in fh if line.startswith(event + " ")]
+    return [d for d in seen if domain is None or d == domain]
+
+
+def _result(domain: str) -> dict:
+    score = sum(domain.encode()) % 101
+    verdict = "qualified" if score >= 70 else "review" if score >= 45 else "unqualified"
+    return {
+        "score": score,
+        "verdict": verdict,
+        "reasons": [{"criterion": "name", "outcome": "match", "points": score,
+                     "evidence": f"domain '{domain}'", "source_url": f"https://{domain}/"}],
+        "evidence": {"domain": domain},
+        "tier": "A" if score >= 70 else "C",
+    }
+
+
+def by_name(domain: str, icp: dict) -> dict:
+    _log("start", domain)
+    match = _PREFIX.match(domain)
+    kind = (match.group(1) or match.group(3)) if match else None
+    number = int(match.group(2)) if match and match.group(2) else 0
+    if kind == "slow":
+        time.sleep(number / 1000)
+    elif kind == "transient":
+        log_path = os.environ.get("QUALIFY_TEST_LOG", "")
+        if len(calls(log_path, domain)) <= number:
+            raise TransientError(f"{domain} is having a bad day", code="flaky")
+    elif kind == "permanent":
+        raise PermanentError(f"{domain} cannot be judged", code="nope")
+    elif kind == "crash":
+        raise ValueError(f"bug while judging {domain}")
+    elif kind == "badresult":
+        return ["not", "a", "result"]  # type: ignore[return-value]
+    elif kind == "poison":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif kind == "hang":
+        time.sleep(3600)
+    result = _result(domain)
+    _log("end", domain)
+    return result
+
+
+def jittery(domain: str, icp: dict) -> dict:
+    """Succeeds after 0-20 ms: enough for work to be in flight when a test kills a worker."""
+    _log("start", domain)
+    time.sleep(random.random() * 0.02)
+    result = _result(domain)
+    _log("end", domain)
+    return result
+
+
+def noop(domain: str, icp: dict) -> dict:
+    return {"score": None, "verdict": "unknown", "reasons": [], "evidence": {}}
+
+
+def strict(domain: str, icp: dict) -> dict:
+    return _result(domain)
+
+
+def _validate(icp: dict) -> None:
+    if not isinstance(icp.get("name"), str):
+        raise ICPError("name", "expected a string")
+
+
+strict.validate_icp = _validate  # type: ignore[attr-defined]

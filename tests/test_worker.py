@@ -1,0 +1,134 @@
+"""The worker in this process: outcomes, retries with backoff, burst exit, job timeouts."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import Stack, assert_consistent, create_run, wait_until
+from sample_qualifiers import calls
+
+from qualify.api import Qualify
+from qualify.errors import InputError
+from qualify.worker import Worker, WorkerOptions
+
+
+def work(app: Qualify, **options: object) -> Worker:
+    defaults: dict[str, object] = {"burst": True, "lease": 2.0, "handle_signals": False}
+    worker = Worker(app, WorkerOptions(**{**defaults, **options}))  # type: ignore[arg-type]
+    worker.run()
+    return worker
+
+
+def job(app: Qualify, run_id: int, domain: str) -> dict:
+    record = app.runs.job(run_id, domain)
+    return {
+        "state": record.state,
+        "attempts": record.attempts,
+        "verdict": record.verdict,
+        "error_code": record.error_code,
+        "error": record.error,
+    }
+
+
+def test_burst_worker_finishes_a_run(app: Qualify, stack: Stack) -> None:
+    domains = [f"company{i}.com" for i in range(40)]
+    run_id = create_run(app, domains)
+    worker = work(app, concurrency=4)
+    run = app.runs.get(run_id)
+    assert (run.status, run.completed, run.failed) == ("COMPLETED", 40, 0)
+    assert worker.stats.done == 40
+    assert sorted(calls(str(stack.log))) == sorted(domains)
+    assert_consistent(app, run_id)
+    assert [w.state for w in app.workers.list()] == ["stopped"]
+
+
+def test_transient_errors_are_retried_with_backoff_then_succeed(app: Qualify) -> None:
+    run_id = create_run(app, ["transient2-acme.com"], backoff=0.2)
+    started = time.monotonic()
+    work(app)
+    took = time.monotonic() - started
+    result = job(app, run_id, "transient2-acme.com")
+    assert (result["state"], result["attempts"], result["error"]) == ("done", 3, None)
+    # Two waits: at least 0.1s then 0.2s (half of 0.2 * 2**(n-1), the jitter's floor).
+    assert took >= 0.3
+
+
+def test_attempts_run_out_and_the_last_error_is_kept(app: Qualify) -> None:
+    run_id = create_run(app, ["transient9-acme.com", "globex.io"], max_attempts=3, backoff=0.05)
+    work(app)
+    result = job(app, run_id, "transient9-acme.com")
+    assert (result["state"], result["attempts"], result["error_code"]) == ("failed", 3, "flaky")
+    assert result["error"].startswith("gave up after 3 attempts: transient9-acme.com is having")
+    run = app.runs.get(run_id)
+    assert (run.status, run.completed, run.failed) == ("COMPLETED", 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("domain", "state", "attempts", "code"),
+    [
+        ("permanent-acme.com", "failed", 1, "nope"),
+        ("badresult-acme.com", "failed", 1, "bad_result"),
+        ("crash-acme.com", "failed", 2, "unexpected_error"),
+    ],
+)
+def test_error_classification(
+    app: Qualify, domain: str, state: str, attempts: int, code: str
+) -> None:
+    run_id = create_run(app, [domain], max_attempts=2, backoff=0.05)
+    work(app)
+    result = job(app, run_id, domain)
+    assert (result["state"], result["attempts"], result["error_code"]) == (state, attempts, code)
+    if code == "unexpected_error":
+        assert "ValueError: bug while judging crash-acme.com" in result["error"]
+
+
+def test_a_qualifier_missing_on_this_worker_is_retried_not_failed_at_once(app: Qualify) -> None:
+    run_id = app.runs.create(
+        name="x", qualifier="module_that_is_not_here:qualify", icp={}, domains=["acme.com"],
+        max_attempts=2, backoff=0.05,
+    )
+    work(app)
+    result = job(app, run_id, "acme.com")
+    assert (result["state"], result["attempts"]) == ("failed", 2)
+    assert result["error_code"] == "qualifier_unavailable"
+    assert "module_that_is_not_here" in result["error"]
+
+
+def test_a_hung_job_is_abandoned_and_fails_after_its_attempts(app: Qualify) -> None:
+    run_id = create_run(app, ["hang-acme.com", "globex.io"], max_attempts=2)
+    worker = work(app, lease=0.6, job_timeout=0.8, concurrency=1)
+    result = job(app, run_id, "hang-acme.com")
+    assert (result["state"], result["error_code"]) == ("failed", "lease_expired")
+    # The hung threads were replaced, so the other domain was not starved.
+    assert job(app, run_id, "globex.io")["state"] == "done"
+    assert worker.stats.done == 1
+
+
+def test_burst_waits_for_retries_that_are_not_due_yet(app: Qualify) -> None:
+    run_id = create_run(app, ["transient1-acme.com"], backoff=1.0)
+    work(app)
+    assert job(app, run_id, "transient1-acme.com")["state"] == "done"
+
+
+def test_stop_hands_in_flight_jobs_back(app: Qualify) -> None:
+    run_id = create_run(app, ["hang-acme.com", "hang-globex.io"])
+    worker = Worker(app, WorkerOptions(concurrency=2, grace=0.2, handle_signals=False))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    wait_until(lambda: app.runs.count_jobs_by_state(run_id).get("running") == 2)
+    worker.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert app.runs.count_jobs_by_state(run_id) == {"queued": 2}
+    assert worker.stats.released == 2
+    assert app.queue.held_job_ids() == {1, 2}
+    assert all(job(app, run_id, d)["attempts"] == 0 for d in ("hang-acme.com", "hang-globex.io"))
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(InputError, match="--concurrency"):
+        WorkerOptions(concurrency=0)
+    with pytest.raises(InputError, match="--lease"):
+        WorkerOptions(lease=0.1)
