@@ -168,7 +168,9 @@ def workers(stack: Stack) -> Iterator[Callable[..., WorkerProcess]]:
         process.stop()
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 30, interval: float = 0.05) -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 30, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -43,7 +43,7 @@ def test_a_job_is_claimed_once_even_when_its_message_is_duplicated(app: Qualify)
     app.queue.push([1, 1, 1])  # three more copies of the same message
     first = claim_one(app, "w1")
     for _ in range(3):
-        taken, claimed = app.jobs.claim_next(5, "w2", 30)
+        _taken, claimed = app.jobs.claim_next(5, "w2", 30)
         assert claimed == []
     assert app.queue.is_empty()
     assert first.attempts == 1
@@ -170,7 +170,7 @@ def test_reclaim_requeues_expired_and_spares_live_leases(app: Qualify) -> None:
 def test_a_poison_pill_fails_after_its_attempts(app: Qualify) -> None:
     run_id = create_run(app, ["poison-x.com", "acme.com"], max_attempts=3)
     for attempt in range(1, 4):
-        taken, claimed = app.jobs.claim_next(1, f"w{attempt}", 30)
+        _taken, claimed = app.jobs.claim_next(1, f"w{attempt}", 30)
         job = claimed[0]
         assert (job.domain, job.attempts) == ("poison-x.com", attempt)
         expire_leases(app, job.id)  # the worker died with it
