@@ -129,6 +129,7 @@ class Worker:
         self._qualifiers: dict[str, Qualifier] = {}
         self._plans_lock = threading.Lock()
         self._reconcile_soon = threading.Event()
+        self._solo: _InFlight | None = None  # a suspect job running alone
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -244,12 +245,15 @@ class Worker:
             if claimed:
                 now = time.monotonic()
                 flights = [_InFlight(job, now) for job in claimed]
+                suspect = next((f for f in flights if f.job.suspect), None)
+                if suspect is not None:
+                    flights = self._isolate(suspect, flights)
                 with self._cond:
                     for flight in flights:
                         self._in_flight[flight.job.id] = flight
                 for flight in flights:
                     self._work.put(flight)
-                self.stats.add(claimed=len(claimed))
+                self.stats.add(claimed=len(flights))
             if taken:
                 idle = 0.01
                 continue
@@ -258,8 +262,36 @@ class Worker:
             self._stopping.wait(idle)
             idle = min(idle * 2, opts.poll_interval)
 
+    def _isolate(self, suspect: _InFlight, flights: list[_InFlight]) -> list[_InFlight]:
+        """A job whose last worker died may be a poison pill. Run it with nothing else in
+        flight, so that if it kills this worker too, no innocent job is charged an attempt."""
+        others = [f.job for f in flights if f is not suspect]
+        if others:
+            self.stats.add(released=self.app.jobs.release(others))
+        with self._cond:
+            self._in_flight[suspect.job.id] = suspect  # renewed by the heartbeat meanwhile
+            self._solo = suspect
+            while len(self._active()) > 1 and not self._stopping.is_set():
+                self._cond.wait(0.2)
+            if self._stopping.is_set():
+                del self._in_flight[suspect.job.id]
+        if self._stopping.is_set():
+            self.stats.add(released=self.app.jobs.release([suspect.job]))
+            return []
+        log.info(
+            "job %d (%s): its last worker died while running it; running it alone",
+            suspect.job.id,
+            suspect.job.domain,
+        )
+        return [suspect]
+
     def _wait_for_capacity(self) -> int:
         with self._cond:
+            while self._solo is not None and self._solo.job.id in self._in_flight:
+                if self._stopping.is_set():
+                    return 0
+                self._cond.wait(0.5)
+            self._solo = None
             while len(self._active()) >= self.options.concurrency:
                 if self._stopping.is_set():
                     return 0

@@ -87,9 +87,10 @@ def by_name(domain: str, icp: dict) -> dict:
 
 
 def jittery(domain: str, icp: dict) -> dict:
-    """Succeeds after 0-20 ms: enough for work to be in flight when a test kills a worker."""
+    """Succeeds after a random pause of up to ``QUALIFY_TEST_JITTER_MS`` (default 20) ms:
+    work stays in flight long enough for a test to kill a worker in the middle of it."""
     _log("start", domain)
-    time.sleep(random.random() * 0.02)
+    time.sleep(random.random() * float(os.environ.get("QUALIFY_TEST_JITTER_MS", "20")) / 1000)
     result = _result(domain)
     _log("end", domain)
     return result

@@ -38,6 +38,7 @@ UPDATE runs SET
 WHERE id = ?"""
 
 _FENCE = "id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?"
+LEASE_EXPIRED = "lease_expired"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class ClaimedJob:
     domain: str
     attempts: int
     owner: str
+    #: Its last worker died while running it: it may be the poison that killed it.
+    suspect: bool = False
 
     @property
     def fence(self) -> tuple[int, str, int]:
@@ -129,10 +132,10 @@ class Jobs:
             "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = {now} + ?,"
             " attempts = attempts + 1, started_at = {now}, updated_at = {now}"
             f" WHERE id IN ({db.placeholders(len(job_ids))}) AND state = 'queued'"
-            " RETURNING id, run_id, domain, attempts",
+            " RETURNING id, run_id, domain, attempts, error_code",
             (owner, lease, *job_ids),
         )
-        claimed = [ClaimedJob(r[0], r[1], r[2], r[3], owner) for r in rows]
+        claimed = [ClaimedJob(r[0], r[1], r[2], r[3], owner, r[4] == LEASE_EXPIRED) for r in rows]
         run_ids = sorted({job.run_id for job in claimed})
         if run_ids:
             db.execute(

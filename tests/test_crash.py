@@ -1,0 +1,222 @@
+"""Real worker processes, really killed: every domain still ends with exactly one result."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Stack, WorkerProcess, assert_consistent, create_run, wait_until, write_inputs
+from sample_qualifiers import calls
+
+from qualify.api import Qualify
+
+LEASE = "1s"
+
+
+def running_owners(app: Qualify, run_id: int) -> list[str]:
+    rows = app.database.fetchall(
+        "SELECT lease_owner FROM jobs WHERE run_id = ? AND state = 'running'", (run_id,)
+    )
+    return [row[0] for row in rows]
+
+
+def live_worker_pids(app: Qualify) -> set[int]:
+    return {w.pid for w in app.workers.list() if w.state == "alive"}
+
+
+def pid_of(owner: str) -> int:
+    return int(owner.split(":")[1])
+
+
+def test_kill_9_at_random_moments_then_restart(
+    app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
+) -> None:
+    domains = [f"company{i}.com" for i in range(400)]
+    run_id = create_run(app, domains, qualifier="sample_qualifiers:jittery")
+    rng = random.Random(2026)
+    args = ("--lease", LEASE, "--concurrency", "4", "-q")
+    env = {"QUALIFY_TEST_JITTER_MS": "150"}
+    fleet = [workers(*args, env=env) for _ in range(3)]
+    kills_with_work_in_flight = 0
+    deadline = time.monotonic() + 60
+    while app.runs.get(run_id).active and kills_with_work_in_flight < 12:
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(rng.uniform(0.05, 0.4))
+        # Kill a worker that holds at least one job right now, mid-qualification.
+        busy = {pid_of(owner) for owner in running_owners(app, run_id)}
+        victims = [w for w in fleet if w.pid in busy and w.proc.poll() is None]
+        if not victims:
+            continue
+        victim = rng.choice(victims)
+        victim.kill9()
+        kills_with_work_in_flight += 1
+        fleet[fleet.index(victim)] = workers(*args, env=env)
+    # SIGTERM once every worker is up (a signal during Python's start-up just kills it).
+    wait_until(lambda: {w.pid for w in fleet} <= live_worker_pids(app))
+    for worker in fleet:
+        worker.signal(signal.SIGTERM)
+    for worker in fleet:
+        assert worker.wait() == 0
+    # Whatever the kills left behind, a fresh worker finishes it.
+    final = workers("--burst", "--lease", LEASE, "-q")
+    assert final.wait(timeout=60) == 0, final.output
+
+    assert kills_with_work_in_flight >= 3
+    run = app.runs.get(run_id)
+    assert (run.status, run.completed, run.failed) == ("COMPLETED", 400, 0)
+    assert_consistent(app, run_id)
+    exported = [record.domain for record in app.runs.records(run_id)]
+    assert sorted(exported) == sorted(domains)
+    # Kills interrupted work, so some domains were qualified more than once (at-least-once
+    # delivery) while each was recorded exactly once.
+    started = Counter(calls(str(stack.log)))
+    assert set(started) == set(domains)
+    assert sum(started.values()) > len(domains)
+
+
+def test_a_job_slower_than_its_lease_is_never_run_twice(
+    app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
+) -> None:
+    domains = ["slow3500-acme.com", "slow3500-globex.io"] + [f"c{i}.com" for i in range(20)]
+    run_id = create_run(app, domains)
+    fleet = [workers("--burst", "--lease", LEASE, "--concurrency", "2") for _ in range(2)]
+    for worker in fleet:
+        assert worker.wait(timeout=60) == 0, worker.output
+    started = Counter(calls(str(stack.log)))
+    assert started["slow3500-acme.com"] == 1 and started["slow3500-globex.io"] == 1
+    assert max(started.values()) == 1
+    assert all("lease lost" not in w.output for w in fleet)
+    assert app.runs.get(run_id).completed == 22
+    assert_consistent(app, run_id)
+
+
+def test_a_dead_workers_job_is_taken_over_only_after_its_lease_expires(
+    app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
+) -> None:
+    run_id = create_run(app, ["slow60000-acme.com"])
+    doomed = workers("--lease", "3s")
+    wait_until(lambda: running_owners(app, run_id))
+    doomed.kill9()
+    killed_at = time.monotonic()
+    rescuer = workers("--burst", "--lease", "3s", "--grace", "0.2s")
+    # The lease is still live: the rescuer must not take the job yet.
+    time.sleep(1.0)
+    def held_by(worker: WorkerProcess) -> bool:
+        owners = running_owners(app, run_id)
+        return bool(owners) and pid_of(owners[0]) == worker.pid
+
+    assert held_by(doomed)
+    wait_until(lambda: held_by(rescuer), timeout=10)
+    taken_over_after = time.monotonic() - killed_at
+    assert taken_over_after >= 1.5
+    record = app.runs.job(run_id, "slow60000-acme.com")
+    assert (record.state, record.attempts, record.error_code) == ("running", 2, "lease_expired")
+    rescuer.signal(signal.SIGTERM)
+    assert rescuer.wait() == 0
+
+
+def test_a_poison_pill_fails_without_blocking_the_rest(
+    app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
+) -> None:
+    domains = ["poison-acme.com"] + [f"company{i}.com" for i in range(30)]
+    run_id = create_run(app, domains, max_attempts=3)
+    deaths = 0
+    # A supervisor restarting workers, as systemd would.
+    while app.runs.get(run_id).active:
+        worker = workers("--burst", "--lease", "0.6s", "--concurrency", "2", "-q")
+        code = worker.wait(timeout=60)
+        if code == -signal.SIGKILL:
+            deaths += 1
+        assert deaths <= 3, "the poison pill killed more workers than its attempts"
+    assert deaths == 3
+    record = app.runs.job(run_id, "poison-acme.com")
+    assert (record.state, record.attempts, record.error_code) == ("failed", 3, "lease_expired")
+    run = app.runs.get(run_id)
+    assert (run.status, run.completed, run.failed) == ("COMPLETED", 30, 1)
+    assert_consistent(app, run_id)
+
+
+def test_duplicated_queue_messages_run_each_job_once(
+    app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
+) -> None:
+    domains = [f"slow20-company{i}.com" for i in range(40)]
+    run_id = create_run(app, domains)
+    app.queue.push(list(range(1, 41)) * 3)  # every message three more times
+    fleet = [workers("--burst", "--concurrency", "4") for _ in range(2)]
+    for worker in fleet:
+        assert worker.wait(timeout=60) == 0
+    assert Counter(calls(str(stack.log))) == Counter(domains)
+    assert app.queue.is_empty()
+    assert_consistent(app, run_id)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_hands_in_flight_jobs_back_and_exits_0(
+    app: Qualify, workers: Callable[..., WorkerProcess], sig: int
+) -> None:
+    run_id = create_run(app, ["hang-acme.com", "hang-globex.io", "initech.com"])
+    worker = workers("--concurrency", "2", "--grace", "0.3s", "--lease", "30s")
+    wait_until(lambda: len(running_owners(app, run_id)) == 2)
+    sent = time.monotonic()
+    worker.signal(sig)
+    assert worker.wait(timeout=15) == 0, worker.output
+    assert time.monotonic() - sent < 10, "nobody should wait for the 30s lease"
+    assert app.runs.count_jobs_by_state(run_id) == {"queued": 3}
+    assert app.queue.held_job_ids() >= {1, 2}
+    for domain in ("hang-acme.com", "hang-globex.io"):
+        assert app.runs.job(run_id, domain).attempts == 0
+    assert "handed 2 in-flight jobs back" in worker.output
+
+
+def test_a_signal_lets_short_jobs_finish_within_the_grace(
+    app: Qualify, workers: Callable[..., WorkerProcess]
+) -> None:
+    run_id = create_run(app, ["slow800-acme.com"])
+    worker = workers("--grace", "10s")
+    wait_until(lambda: running_owners(app, run_id))
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0
+    assert app.runs.job(run_id, "slow800-acme.com").state == "done"
+    assert app.runs.get(run_id).status == "COMPLETED"
+
+
+def test_a_crash_inside_the_run_transaction_writes_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    icp, domains = write_inputs(tmp_path, [f"company{i}.com" for i in range(100)])
+    proc = subprocess.run(
+        [sys.executable, "-m", "qualify", "run", icp, domains, "--qualifier",
+         "sample_qualifiers:noop"],
+        env=stack.env(QUALIFY_CRASH_AT="run.before_enqueue"),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == -signal.SIGKILL
+    app = stack.open()
+    assert app.runs.list() == []
+    assert app.database.scalar("SELECT COUNT(*) FROM jobs") == 0
+    assert app.queue.is_empty()
+
+
+def test_messages_lost_after_the_commit_are_recovered(
+    app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
+) -> None:
+    """What a crash between the store's commit and the enqueue leaves (on a queue outside the
+    database): jobs queued in the store, no message for them. The reconciler re-enqueues."""
+    domains = [f"company{i}.com" for i in range(50)]
+    run_id = create_run(app, domains)
+    app.queue.flush()
+    time.sleep(1.1)  # the jobs must look settled: older than two leases of 0.5s
+    worker = workers("--burst", "--lease", "0.5s")
+    assert worker.wait(timeout=60) == 0, worker.output
+    assert "re-enqueued 50 queued jobs whose queue message was lost" in worker.output
+    assert app.runs.get(run_id).completed == 50
+    assert Counter(calls(str(stack.log))) == Counter(domains)
+    assert_consistent(app, run_id)
