@@ -46,17 +46,29 @@ DURATION = Duration()
 
 
 class QualifyGroup(click.Group):
-    """Turns the library's typed errors into one line on stderr and the right exit code."""
+    """Every error becomes one line on stderr and the right exit code: the library's typed
+    errors, click's usage errors (2) and database failures (1). Never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(  # type: ignore[override]
+        self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+        standalone_mode: bool = True, **extra: Any,
+    ) -> Any:
         try:
-            return super().invoke(ctx)
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+            _fail(exc.format_message() + hint, exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("interrupted", EXIT_INTERRUPTED)
         except QualifyError as exc:
             _fail(str(exc), exc.exit_code)
         except peewee.DatabaseError as exc:
             _fail(f"database error: {' '.join(str(exc).split())}", 1)
-        except KeyboardInterrupt:
-            _fail("interrupted", EXIT_INTERRUPTED)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -143,7 +155,10 @@ def run(
     prepared = prepare_run(icp_json, domains_file, qualifier)
     with _app() as app:
         created = app.create_run(prepared, name=name, max_attempts=max_attempts, backoff=backoff)
-        _report_created(created, prepared, as_json and not wait)
+        if as_json and not wait:
+            click.echo(console.dumps(_created_json(created)))
+        elif not as_json:
+            _report_created(created, prepared)
         if wait:
             finished = _work_run(app, created.run_id, concurrency, quiet=as_json)
             if as_json:
@@ -161,10 +176,7 @@ def _created_json(created: RunCreated) -> dict[str, Any]:
     }
 
 
-def _report_created(created: RunCreated, prepared: PreparedRun, as_json: bool) -> None:
-    if as_json:
-        click.echo(console.dumps(_created_json(created)))
-        return
+def _report_created(created: RunCreated, prepared: PreparedRun) -> None:
     source = prepared.domains.source
     for line in created.invalid[:20]:
         click.echo(f"skipped {source}:{line.line}: {line.text!r}: {line.reason}", err=True)
@@ -520,7 +532,7 @@ def export_command(run_id: int, fmt: str, output: str | None, verdict: str | Non
     with _app(create=False) as app:
         records = app.runs.records(run_id, verdict=verdict)
         if output is None:
-            export.write(records, fmt, click.get_text_stream("stdout"))
+            export.write(records, fmt, sys.stdout)
             return
         with export.atomic_output(output) as out:
             count = export.write(records, fmt, out)

@@ -1,0 +1,381 @@
+"""The CLI contract: outputs, JSON shapes, exit codes, and bad input that writes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import ICP, Stack, create_run, write_inputs
+
+from qualify.api import Qualify
+from qualify.cli import cli
+from qualify.worker import Worker, WorkerOptions
+
+QUALIFIER = ["--qualifier", "sample_qualifiers:by_name"]
+
+
+def invoke(*args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False)
+
+
+def snapshot(db: Path) -> list[str] | None:
+    """The database's logical content, or None if there is no database file."""
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(db)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def work_all(app: Qualify) -> None:
+    Worker(app, WorkerOptions(burst=True, handle_signals=False, lease=2)).run()
+
+
+def age_run(app: Qualify, run_id: int, seconds: float) -> None:
+    app.database.execute(
+        "UPDATE runs SET updated_at = {now} - ? WHERE id = ?", (seconds, run_id)
+    )
+    app.database.execute(
+        "UPDATE jobs SET updated_at = {now} - ? WHERE run_id = ?", (seconds, run_id)
+    )
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+def test_run_reports_what_it_queued(tmp_path: Path) -> None:
+    icp, domains = write_inputs(
+        tmp_path, ["acme.com", "www.acme.com", "globex.io", "localhost", "not a domain"]
+    )
+    result = invoke("run", icp, domains, *QUALIFIER)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        "Run 1 (Test ICP / domains.txt): 2 queued, 1 duplicate and 2 invalid lines skipped"
+    )
+    assert "domains.txt:4: 'localhost'" in result.stderr
+    assert "domains.txt:5: 'not a domain': contains spaces" in result.stderr
+
+
+def test_run_json_shape(tmp_path: Path) -> None:
+    icp, domains = write_inputs(tmp_path, ["acme.com", "acme.com", "10.0.0.1"])
+    result = invoke("run", icp, domains, *QUALIFIER, "--json", "--name", "fair leads")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {
+        "run_id": 1,
+        "queued": 1,
+        "duplicates": 1,
+        "invalid": [{"line": 3, "text": "10.0.0.1", "reason": "an IP address, not a domain"}],
+    }
+
+
+def test_run_reads_domains_from_stdin(tmp_path: Path, stack: Stack) -> None:
+    icp, _ = write_inputs(tmp_path, ["unused.com"])
+    result = invoke("--db", stack.db, "run", icp, "-", *QUALIFIER, stdin="acme.com\nglobex.io\n")
+    assert result.exit_code == 0
+    run = stack.open().runs.get(1)
+    assert (run.total, run.name) == (2, "Test ICP / stdin")
+
+
+def test_run_wait_processes_the_run_here(tmp_path: Path, stack: Stack) -> None:
+    icp, domains = write_inputs(tmp_path, [f"company{i}.com" for i in range(12)])
+    result = invoke("--db", stack.db, "run", icp, domains, *QUALIFIER, "--wait", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["queued"], document["status"]) == (12, "COMPLETED")
+    assert stack.open().runs.get(1).completed == 12
+
+
+# -- bad input: exit 2, one line naming the culprit, nothing written -------------------------
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    good_icp, good_domains = write_inputs(tmp_path, ["acme.com"])
+    files = {
+        "bad.json": b'{"name": "x",}',
+        "array.json": b'["not", "an", "object"]',
+        "binary.json": b"\x89PNG\r\n\x1a\n\x00\x00",
+        "empty.json": b"",
+        "unnamed.json": json.dumps({"description": "no name"}).encode(),
+        "binary.txt": b"acme.com\n\x00\x00\x00\n",
+        "latin1.txt": b"acme.com\nm\xfcnchen.de\n",
+        "junk.txt": b"localhost\n# only junk\nnot a domain\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "folder").mkdir()
+    t = str(tmp_path)
+    return {
+        "missing icp": (["run", f"{t}/nope.json", good_domains, *QUALIFIER], "nope.json: no such file"),
+        "icp is a directory": (["run", f"{t}/folder", good_domains, *QUALIFIER], "folder: is a directory"),
+        "malformed icp": (["run", f"{t}/bad.json", good_domains, *QUALIFIER], "bad.json:1:14: invalid JSON"),
+        "icp not an object": (["run", f"{t}/array.json", good_domains, *QUALIFIER], "array.json: expected a JSON object, got an array"),
+        "binary icp": (["run", f"{t}/binary.json", good_domains, *QUALIFIER], "binary.json: binary data"),
+        "empty icp": (["run", f"{t}/empty.json", good_domains, *QUALIFIER], "empty.json: empty file"),
+        "icp refused by qualifier": (["run", f"{t}/unnamed.json", good_domains, "--qualifier", "sample_qualifiers:strict"], "unnamed.json: name: expected a string"),
+        "missing domains": (["run", good_icp, f"{t}/nope.txt", *QUALIFIER], "nope.txt: no such file"),
+        "binary domains": (["run", good_icp, f"{t}/binary.txt", *QUALIFIER], "binary.txt:2: binary data"),
+        "non-UTF-8 domains": (["run", good_icp, f"{t}/latin1.txt", *QUALIFIER], "latin1.txt:2: not UTF-8"),
+        "no valid domain": (["run", good_icp, f"{t}/junk.txt", *QUALIFIER], "junk.txt: no valid domain (2 invalid lines)"),
+        "unimportable qualifier": (["run", good_icp, good_domains, "--qualifier", "no_such_module:go"], "qualifier 'no_such_module:go': cannot import 'no_such_module'"),
+        "missing callable": (["run", good_icp, good_domains, "--qualifier", "sample_qualifiers:nothing"], "has no 'nothing'"),
+        "malformed qualifier": (["run", good_icp, good_domains, "--qualifier", "justaname"], "expected MODULE:CALLABLE"),
+        "bad backoff": (["run", good_icp, good_domains, *QUALIFIER, "--backoff", "5x"], "invalid duration '5x'"),
+        "zero attempts": (["run", good_icp, good_domains, *QUALIFIER, "--max-attempts", "0"], "--max-attempts"),
+        "bad lease": (["worker", "--lease", "soon"], "invalid duration 'soon'"),
+        "bad stuck-after": (["status", "--stuck-after", "-1m"], "invalid duration '-1m'"),
+        "recover without --older-than": (["recover"], "--older-than"),
+        "unknown run (status)": (["status", "99"], "run 99: no such run"),
+        "unknown run (show)": (["show", "99"], "run 99: no such run"),
+        "unknown domain (show)": (["show", "1", "nowhere.com"], "run 1: no domain 'nowhere.com'"),
+        "unknown run (export)": (["export", "99"], "run 99: no such run"),
+        "unknown run (retry)": (["retry", "99"], "run 99: no such run"),
+        "unknown run (cancel)": (["cancel", "99"], "run 99: no such run"),
+        "bad export format": (["export", "1", "--format", "xml"], "'xml' is not one of"),
+        "bad database URL": (["--db", "mysql://localhost/x", "status"], "unsupported scheme 'mysql'"),
+    }
+
+
+BAD_INPUT_CASES = [
+    "missing icp", "icp is a directory", "malformed icp", "icp not an object", "binary icp",
+    "empty icp", "icp refused by qualifier", "missing domains", "binary domains",
+    "non-UTF-8 domains", "no valid domain", "unimportable qualifier", "missing callable",
+    "malformed qualifier", "bad backoff", "zero attempts", "bad lease", "bad stuck-after",
+    "recover without --older-than", "unknown run (status)", "unknown run (show)",
+    "unknown domain (show)", "unknown run (export)", "unknown run (retry)",
+    "unknown run (cancel)", "bad export format", "bad database URL",
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUT_CASES)
+@pytest.mark.parametrize("existing_db", [False, True], ids=["no-db", "db"])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    case: str, existing_db: bool, tmp_path: Path, stack: Stack
+) -> None:
+    args, message = _bad_inputs(tmp_path)[case]
+    db = Path(stack.db)
+    if existing_db:
+        app = stack.open()
+        create_run(app, ["acme.com", "globex.io"], directory=tmp_path / "folder")
+        stack.close()
+    elif message.startswith("run "):
+        message = "qualify.db: no such database"
+    before = snapshot(db)
+    result = invoke("--db", stack.db, *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+    assert snapshot(db) == before
+    if not existing_db:
+        assert not db.exists()
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
+    run_id = create_run(app, ["acme.com", "permanent-globex.io", "initech.com"])
+    work_all(app)
+    document = json.loads(invoke("--db", stack.db, "status", "--json").stdout)
+    assert set(document) == {"runs", "workers"}
+    (run,) = document["runs"]
+    assert set(run) == {
+        "id", "name", "status", "total", "completed", "failed", "qualified", "created_at",
+        "updated_at", "stuck",
+    }
+    assert (run["id"], run["status"], run["total"], run["completed"], run["failed"]) == (
+        run_id, "COMPLETED", 3, 2, 1
+    )
+    assert run["created_at"].endswith("Z") and run["stuck"] is False
+    (worker,) = document["workers"]
+    assert worker["state"] == "stopped" and worker["processed"] == 3
+    single = json.loads(invoke("--db", stack.db, "status", str(run_id), "--json").stdout)
+    assert single == run
+
+
+def test_status_without_a_database_shows_nothing(stack: Stack) -> None:
+    result = invoke("--db", stack.db, "status", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"runs": [], "workers": []}
+    assert not Path(stack.db).exists()
+
+
+def test_status_check_exit_codes(app: Qualify, stack: Stack) -> None:
+    moving = create_run(app, ["acme.com"])
+    result = invoke("--db", stack.db, "status", "--check")
+    assert result.exit_code == 0 and result.stdout.startswith("OK")
+    stuck = create_run(app, ["globex.io"])
+    age_run(app, stuck, 600)
+    result = invoke("--db", stack.db, "status", "--check", "--stuck-after", "5m")
+    assert result.exit_code == 3
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"STUCK run {stuck} ")
+    assert invoke("--db", stack.db, "status", "--check", "--stuck-after", "20m").exit_code == 0
+    assert invoke("--db", stack.db, "status", str(moving), "--check").exit_code == 0
+    table = invoke("--db", stack.db, "status").stdout
+    assert "STUCK" in table
+
+
+def test_a_live_lease_means_not_stuck(app: Qualify, stack: Stack) -> None:
+    run_id = create_run(app, ["acme.com", "globex.io"])
+    app.jobs.claim_next(1, "busy-worker", 3600)
+    age_run(app, run_id, 600)
+    assert not app.runs.is_stuck(run_id, 300)
+    assert invoke("--db", stack.db, "status", "--check").exit_code == 0
+
+
+# -- show / export --------------------------------------------------------------------------
+
+
+def test_show_run_and_domain(app: Qualify, stack: Stack) -> None:
+    run_id = create_run(app, ["acme.com", "permanent-globex.io"])
+    work_all(app)
+    summary = invoke("--db", stack.db, "show", str(run_id)).stdout
+    assert "COMPLETED" in summary and "1 done, 1 failed" in summary
+    detail = invoke("--db", stack.db, "show", str(run_id), "https://www.ACME.com/").stdout
+    assert "acme.com" in detail and "domain 'acme.com'" in detail
+    failed = invoke("--db", stack.db, "show", str(run_id), "permanent-globex.io").stdout
+    assert "nope: permanent-globex.io cannot be judged" in failed
+
+
+def test_export_formats_and_filters(app: Qualify, stack: Stack, tmp_path: Path) -> None:
+    domains = [f"company{i}.com" for i in range(20)] + ["permanent-x.com"]
+    run_id = create_run(app, domains)
+    work_all(app)
+    rows = list(csv.DictReader(io.StringIO(invoke("--db", stack.db, "export", str(run_id)).stdout)))
+    assert [r["domain"] for r in rows] == domains
+    assert set(rows[0]) >= {"domain", "verdict", "score", "reasons", "error", "attempts",
+                            "finished_at", "evidence"}
+    assert rows[0]["reasons"].startswith("name: match (+")
+    assert json.loads(rows[0]["evidence"]) == {"domain": "company0.com"}
+    assert rows[-1]["error"] == "nope: permanent-x.com cannot be judged"
+
+    lines = invoke("--db", stack.db, "export", str(run_id), "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(line)["domain"] for line in lines] == domains
+    document = json.loads(invoke("--db", stack.db, "export", str(run_id), "--format", "json").stdout)
+    assert len(document) == 21 and document[0]["reasons"][0]["criterion"] == "name"
+
+    qualified = app.runs.get(run_id).qualified
+    out = tmp_path / "qualified.csv"
+    result = invoke("--db", stack.db, "export", str(run_id), "--verdict", "qualified", "-o", str(out))
+    assert result.exit_code == 0
+    with out.open() as fh:
+        exported = list(csv.DictReader(fh))
+    assert len(exported) == qualified > 0
+    assert {r["verdict"] for r in exported} == {"qualified"}
+    failed = invoke("--db", stack.db, "export", str(run_id), "--verdict", "failed", "--format",
+                    "jsonl").stdout.splitlines()
+    assert [json.loads(line)["domain"] for line in failed] == ["permanent-x.com"]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".qualify-export-")]
+
+
+# -- retry / cancel -------------------------------------------------------------------------
+
+
+def test_retry_and_cancel(app: Qualify, stack: Stack) -> None:
+    run_id = create_run(app, ["permanent-a.com", "permanent-b.com", "acme.com"])
+    work_all(app)
+    result = invoke("--db", stack.db, "retry", str(run_id))
+    assert result.stdout.strip() == f"Run {run_id}: 2 failed jobs queued again"
+    assert app.runs.get(run_id).status == "PROCESSING"
+    result = invoke("--db", stack.db, "cancel", str(run_id))
+    assert result.stdout.strip() == f"Run {run_id} cancelled: 2 unfinished jobs cancelled"
+    run = app.runs.get(run_id)
+    assert (run.status, run.completed, run.cancelled) == ("CANCELLED", 1, 2)
+    assert invoke("--db", stack.db, "cancel", str(run_id)).exit_code == 0
+    result = invoke("--db", stack.db, "retry", str(run_id))
+    assert result.exit_code == 1 and "CANCELLED" in result.stderr
+
+
+def test_cancel_a_completed_run_is_refused(app: Qualify, stack: Stack) -> None:
+    run_id = create_run(app, ["acme.com"])
+    work_all(app)
+    result = invoke("--db", stack.db, "cancel", str(run_id))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: run {run_id} is already COMPLETED; nothing to cancel"
+
+
+# -- recover --------------------------------------------------------------------------------
+
+
+def _idle_run_with_lost_work(app: Qualify) -> int:
+    """A run as a crash leaves it: one done, one running on a dead worker, two queued whose
+    messages are gone, and nothing has moved for ten minutes."""
+    run_id = create_run(app, ["acme.com", "globex.io", "initech.com", "hooli.com"])
+    _, (first,) = app.jobs.claim_next(1, "dead-worker", 30)
+    from test_jobs import RESULT
+
+    app.jobs.complete(first, RESULT)
+    app.jobs.claim_next(1, "dead-worker", 30)
+    app.queue.flush()
+    app.database.execute("UPDATE jobs SET lease_expires_at = {now} - 500 WHERE state = 'running'")
+    age_run(app, run_id, 600)
+    return run_id
+
+
+def test_recover_resumes_an_idle_run(app: Qualify, stack: Stack) -> None:
+    run_id = _idle_run_with_lost_work(app)
+    result = invoke("--db", stack.db, "recover", "--older-than", "5m")
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"Resumed: run {run_id} (Test ICP / domains.txt), 3 jobs")
+    assert app.runs.count_jobs_by_state(run_id) == {"done": 1, "queued": 3}
+    assert len(app.queue.held_job_ids()) == 3
+    assert not app.runs.is_stuck(run_id, 300)
+    work_all(app)
+    assert app.runs.get(run_id).status == "COMPLETED"
+
+
+def test_recover_dry_run_changes_nothing(app: Qualify, stack: Stack) -> None:
+    run_id = _idle_run_with_lost_work(app)
+    stack.close()
+    before = snapshot(Path(stack.db))
+    result = invoke("--db", stack.db, "recover", "--older-than", "5m", "--dry-run", "--json")
+    document = json.loads(result.stdout)
+    assert document["dry_run"] is True
+    assert [(r["run_id"], r["action"]) for r in document["runs"]] == [(run_id, "resume")]
+    assert document["runs"][0]["jobs"] == {"done": 1, "running": 1, "queued": 2}
+    assert snapshot(Path(stack.db)) == before
+
+
+def test_recover_fail_marks_the_run_failed_and_keeps_results(app: Qualify, stack: Stack) -> None:
+    run_id = _idle_run_with_lost_work(app)
+    result = invoke("--db", stack.db, "recover", "--older-than", "5m", "--fail")
+    assert result.stdout.startswith(f"Marked FAILED: run {run_id}")
+    run = app.runs.get(run_id)
+    assert (run.status, run.completed, run.failed) == ("FAILED", 1, 3)
+    assert app.runs.job(run_id, "acme.com").verdict is not None
+    assert app.runs.job(run_id, "hooli.com").error_code == "run_failed"
+
+
+def test_recover_never_touches_a_live_lease(app: Qualify, stack: Stack) -> None:
+    run_id = create_run(app, ["acme.com", "globex.io"])
+    _, (busy,) = app.jobs.claim_next(1, "slow-but-alive", 3600)
+    age_run(app, run_id, 3600)
+    for flags in ([], ["--fail"]):
+        result = invoke("--db", stack.db, "recover", "--older-than", "5m", *flags)
+        assert result.stdout.strip() == "No stuck runs."
+    record = app.runs.job(run_id, "acme.com")
+    assert (record.state, record.lease_owner) == ("running", "slow-but-alive")
+    assert app.runs.get(run_id).status == "PROCESSING"
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for name, command in cli.commands.items():
+        result = invoke(name, "--help")
+        assert result.exit_code == 0
+        assert command.help and "Example:" in command.help, name
+
+
+def test_icp_default_name(tmp_path: Path, stack: Stack) -> None:
+    icp, domains = write_inputs(tmp_path, ["acme.com"], icp={**ICP, "name": "DACH SaaS"})
+    invoke("--db", stack.db, "run", icp, domains, *QUALIFIER)
+    assert stack.open().runs.get(1).name == "DACH SaaS / domains.txt"
