@@ -50,8 +50,12 @@ class QualifyGroup(click.Group):
     errors, click's usage errors (2) and database failures (1). Never a traceback."""
 
     def main(  # type: ignore[override]
-        self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-        standalone_mode: bool = True, **extra: Any,
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
     ) -> Any:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -123,13 +127,29 @@ def _json_option(func: Callable) -> Callable:
 @click.argument("domains_file", metavar="DOMAINS_FILE")
 @click.option("--name", help="A name for the run [default: ICP name / file name].")
 @click.option("--qualifier", metavar="web|MODULE:CALLABLE", help="What judges each domain.")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Attempts per domain before it fails.")
-@click.option("--backoff", type=DURATION, default="10s", show_default=True,
-              help="First retry delay; doubles each attempt, with jitter.")
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Attempts per domain before it fails.",
+)
+@click.option(
+    "--backoff",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="First retry delay; doubles each attempt, with jitter.",
+)
 @click.option("--wait", is_flag=True, help="Also work the run here, with a progress bar.")
-@click.option("--concurrency", "-c", type=click.IntRange(1, 1024), default=4, show_default=True,
-              help="Jobs at once with --wait.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 1024),
+    default=4,
+    show_default=True,
+    help="Jobs at once with --wait.",
+)
 @_json_option
 def run(
     icp_json: str,
@@ -229,8 +249,11 @@ def _work_run(app: Qualify, run_id: int, concurrency: int, quiet: bool) -> Any:
         done.set()
         poller.join()
         final = app.runs.get(run_id)
-        progress.update(task, completed=final.completed + final.failed + final.cancelled,
-                        detail=f"{final.qualified:,} qualified, {final.failed:,} failed")
+        progress.update(
+            task,
+            completed=final.completed + final.failed + final.cancelled,
+            detail=f"{final.qualified:,} qualified, {final.failed:,} failed",
+        )
     if final.active:
         err.print(
             f"Stopped. Run {run_id} keeps its progress; the rest stays queued for any worker:"
@@ -248,16 +271,36 @@ def _work_run(app: Qualify, run_id: int, concurrency: int, quiet: bool) -> Any:
 
 
 @cli.command()
-@click.option("--concurrency", "-c", type=click.IntRange(1, 1024), default=4, show_default=True,
-              help="Jobs worked at once by this process.")
-@click.option("--burst", is_flag=True,
-              help="Exit 0 once no job is queued, running or waiting.")
-@click.option("--lease", type=DURATION, default="30s", show_default=True,
-              help="How long a job stays ours without a heartbeat (renewed every lease/3).")
-@click.option("--grace", type=DURATION, default="10s", show_default=True,
-              help="On SIGINT/SIGTERM, time for in-flight jobs to finish before they go back.")
-@click.option("--job-timeout", type=DURATION, default="10m", show_default=True,
-              help="A job running longer is abandoned to another worker.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 1024),
+    default=4,
+    show_default=True,
+    help="Jobs worked at once by this process.",
+)
+@click.option("--burst", is_flag=True, help="Exit 0 once no job is queued, running or waiting.")
+@click.option(
+    "--lease",
+    type=DURATION,
+    default="30s",
+    show_default=True,
+    help="How long a job stays ours without a heartbeat (renewed every lease/3).",
+)
+@click.option(
+    "--grace",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="On SIGINT/SIGTERM, time for in-flight jobs to finish before they go back.",
+)
+@click.option(
+    "--job-timeout",
+    type=DURATION,
+    default="10m",
+    show_default=True,
+    help="A job running longer is abandoned to another worker.",
+)
 @click.option("-v", "--verbose", count=True, help="One line per finished job.")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
 def worker(
@@ -302,14 +345,17 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("run_id", type=int, required=False)
-@click.option("--stuck-after", type=DURATION, default="5m", show_default=True,
-              help="A run with no movement and no live lease for this long is STUCK.")
+@click.option(
+    "--stuck-after",
+    type=DURATION,
+    default="5m",
+    show_default=True,
+    help="A run with no movement and no live lease for this long is STUCK.",
+)
 @click.option("--watch", is_flag=True, help="Refresh every second until Ctrl-C.")
 @click.option("--check", is_flag=True, help="Exit 3 if a run is stuck (for cron/monitoring).")
 @_json_option
-def status(
-    run_id: int | None, stuck_after: float, watch: bool, check: bool, as_json: bool
-) -> None:
+def status(run_id: int | None, stuck_after: float, watch: bool, check: bool, as_json: bool) -> None:
     """Show runs (or one run) and workers; flag stuck runs.
 
     \b
@@ -357,9 +403,11 @@ def status(
                 click.echo(f"OK: no stuck runs among {len(runs)}")
         elif run_id is not None:
             run = runs[0]
-            Console().print(console.run_summary(
-                run, app.runs.count_jobs_by_state(run.id), app.runs.live_leases(run.id), now
-            ))
+            Console().print(
+                console.run_summary(
+                    run, app.runs.count_jobs_by_state(run.id), app.runs.live_leases(run.id), now
+                )
+            )
         else:
             Console().print(console.status_view(runs, app.workers.list(), now))
         if check and stuck:
@@ -410,10 +458,14 @@ def show(run_id: int, domain: str | None, stuck_after: float) -> None:
         out = Console()
         if domain is None:
             run = app.runs.get(run_id, stuck_after=stuck_after)
-            out.print(console.run_summary(
-                run, app.runs.count_jobs_by_state(run_id), app.runs.live_leases(run_id),
-                app.database.now(),
-            ))
+            out.print(
+                console.run_summary(
+                    run,
+                    app.runs.count_jobs_by_state(run_id),
+                    app.runs.live_leases(run_id),
+                    app.database.now(),
+                )
+            )
         else:
             out.print(console.job_detail(app.runs.job(run_id, _normalise_arg(domain))))
 
@@ -431,10 +483,18 @@ def _normalise_arg(domain: str) -> str:
 
 
 @cli.command()
-@click.option("--older-than", type=DURATION, required=True,
-              help="Act on runs with no movement and no live lease for this long.")
-@click.option("--fail", "mark_failed", is_flag=True,
-              help="Mark stuck runs FAILED and end their unfinished jobs, instead of resuming.")
+@click.option(
+    "--older-than",
+    type=DURATION,
+    required=True,
+    help="Act on runs with no movement and no live lease for this long.",
+)
+@click.option(
+    "--fail",
+    "mark_failed",
+    is_flag=True,
+    help="Mark stuck runs FAILED and end their unfinished jobs, instead of resuming.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
 @_json_option
 def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) -> None:
@@ -448,21 +508,25 @@ def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) 
     with _app(create=False) as app:
         actions = app.recover(older_than, fail=mark_failed, dry_run=dry_run)
     if as_json:
-        click.echo(console.dumps({
-            "dry_run": dry_run,
-            "runs": [
+        click.echo(
+            console.dumps(
                 {
-                    "run_id": a.run_id,
-                    "name": a.name,
-                    "action": a.action,
-                    "requeued": a.requeued,
-                    "failed": a.failed,
-                    "queued": a.waiting_for_worker,
-                    "jobs": a.job_states,
+                    "dry_run": dry_run,
+                    "runs": [
+                        {
+                            "run_id": a.run_id,
+                            "name": a.name,
+                            "action": a.action,
+                            "requeued": a.requeued,
+                            "failed": a.failed,
+                            "queued": a.waiting_for_worker,
+                            "jobs": a.job_states,
+                        }
+                        for a in actions
+                    ],
                 }
-                for a in actions
-            ],
-        }))
+            )
+        )
         return
     if not actions:
         click.echo("No stuck runs.")
@@ -470,8 +534,10 @@ def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) 
     for a in actions:
         if a.action == "fail":
             verb = "Would mark FAILED" if dry_run else "Marked FAILED"
-            click.echo(f"{verb}: run {a.run_id} ({a.name}), {a.failed:,} unfinished jobs"
-                       " failed; results kept")
+            click.echo(
+                f"{verb}: run {a.run_id} ({a.name}), {a.failed:,} unfinished jobs"
+                " failed; results kept"
+            )
             continue
         verb = "Would resume" if dry_run else "Resumed"
         line = f"{verb}: run {a.run_id} ({a.name}), {a.requeued:,} jobs re-queued"
@@ -515,12 +581,20 @@ def cancel(run_id: int) -> None:
 
 @cli.command(name="export")
 @click.argument("run_id", type=int)
-@click.option("--format", "fmt", type=click.Choice(export.FORMATS), default="csv",
-              show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
-              help="Write here (atomically) instead of stdout.")
-@click.option("--verdict", type=click.Choice(export.VERDICT_FILTERS),
-              help="Only rows with this verdict ('failed': jobs that failed).")
+@click.option(
+    "--format", "fmt", type=click.Choice(export.FORMATS), default="csv", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write here (atomically) instead of stdout.",
+)
+@click.option(
+    "--verdict",
+    type=click.Choice(export.VERDICT_FILTERS),
+    help="Only rows with this verdict ('failed': jobs that failed).",
+)
 def export_command(run_id: int, fmt: str, output: str | None, verdict: str | None) -> None:
     """Export one row per domain: verdict, score, reasons, error, attempts, evidence.
 

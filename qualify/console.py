@@ -66,8 +66,14 @@ def progress_text(run: Run) -> str:
 def runs_table(runs: list[Run], now: float) -> Table:
     table = Table(title="Runs", title_justify="left", expand=False)
     for column, justify in (
-        ("ID", "right"), ("NAME", "left"), ("STATUS", "left"), ("PROGRESS", "right"),
-        ("DONE", "right"), ("FAILED", "right"), ("QUALIFIED", "right"), ("AGE", "right"),
+        ("ID", "right"),
+        ("NAME", "left"),
+        ("STATUS", "left"),
+        ("PROGRESS", "right"),
+        ("DONE", "right"),
+        ("FAILED", "right"),
+        ("QUALIFIED", "right"),
+        ("AGE", "right"),
         ("LAST CHANGE", "right"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -113,8 +119,9 @@ def status_view(runs: list[Run], workers: list[WorkerInfo], now: float) -> Group
     if workers:
         parts.append(workers_table(workers, now))
     else:
-        parts.append(Text("No workers seen in the last hour; start one: qualify worker",
-                          style="yellow"))
+        parts.append(
+            Text("No workers seen in the last hour; start one: qualify worker", style="yellow")
+        )
     return Group(*parts)
 
 

@@ -151,9 +151,11 @@ def read_domains(stream: BinaryIO, source: str) -> DomainList:
             seen[domain] = None
     if not seen:
         detail = f" ({result.invalid_count} invalid lines)" if result.invalid_count else ""
-        first = f"; first: line {result.invalid[0].line}: {result.invalid[0].reason}" if (
-            result.invalid
-        ) else ""
+        first = (
+            f"; first: line {result.invalid[0].line}: {result.invalid[0].reason}"
+            if (result.invalid)
+            else ""
+        )
         raise InputError(f"{source}: no valid domain{detail}{first}")
     result.domains = list(seen)
     return result

@@ -17,7 +17,14 @@ from qualify.timefmt import iso
 FORMATS = ("csv", "jsonl", "json")
 VERDICT_FILTERS = ("qualified", "review", "unqualified", "unknown", "failed")
 CSV_COLUMNS = (
-    "domain", "state", "verdict", "score", "reasons", "error", "attempts", "finished_at",
+    "domain",
+    "state",
+    "verdict",
+    "score",
+    "reasons",
+    "error",
+    "attempts",
+    "finished_at",
     "evidence",
 )
 
@@ -77,9 +84,9 @@ def _write_csv(records: Iterable[JobRecord], out: TextIO) -> int:
     for record in records:
         data = row(record)
         data["reasons"] = "; ".join(reason_text(r) for r in record.reasons)
-        data["evidence"] = json.dumps(record.evidence, ensure_ascii=False) if (
-            record.evidence
-        ) else ""
+        data["evidence"] = (
+            json.dumps(record.evidence, ensure_ascii=False) if (record.evidence) else ""
+        )
         writer.writerow(data)
         count += 1
     return count

@@ -112,8 +112,8 @@ class Worker:
         self.app = app
         self.options = options or WorkerOptions()
         self.stop_when = stop_when
-        self.hostname = self.options.hostname or os.environ.get("QUALIFY_HOSTNAME") or (
-            socket.gethostname()
+        self.hostname = (
+            self.options.hostname or os.environ.get("QUALIFY_HOSTNAME") or (socket.gethostname())
         )
         self.id = f"{self.hostname}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stats = WorkerStats()
@@ -183,7 +183,12 @@ class Worker:
         s = self.stats
         log.info(
             "worker %s stopped: %d done, %d failed, %d retried, %d released, %d lost leases",
-            self.id, s.done, s.failed, s.retried, s.released, s.lost,
+            self.id,
+            s.done,
+            s.failed,
+            s.retried,
+            s.released,
+            s.lost,
         )
         return self.stats
 

@@ -189,8 +189,7 @@ def assert_consistent(app: Qualify, run_id: int) -> None:
     assert run.failed == states.get("failed", 0)
     assert run.cancelled == states.get("cancelled", 0)
     results = db.fetchall(
-        "SELECT r.job_id, j.state FROM results r JOIN jobs j ON j.id = r.job_id"
-        " WHERE r.run_id = ?",
+        "SELECT r.job_id, j.state FROM results r JOIN jobs j ON j.id = r.job_id WHERE r.run_id = ?",
         (run_id,),
     )
     assert len(results) == len({job_id for job_id, _ in results}), "a job has two results"

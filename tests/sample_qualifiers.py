@@ -53,8 +53,15 @@ def _result(domain: str) -> dict:
     return {
         "score": score,
         "verdict": verdict,
-        "reasons": [{"criterion": "name", "outcome": "match", "points": score,
-                     "evidence": f"domain '{domain}'", "source_url": f"https://{domain}/"}],
+        "reasons": [
+            {
+                "criterion": "name",
+                "outcome": "match",
+                "points": score,
+                "evidence": f"domain '{domain}'",
+                "source_url": f"https://{domain}/",
+            }
+        ],
         "evidence": {"domain": domain},
         "tier": "A" if score >= 70 else "C",
     }

@@ -40,9 +40,7 @@ def work_all(app: Qualify) -> None:
 
 
 def age_run(app: Qualify, run_id: int, seconds: float) -> None:
-    app.database.execute(
-        "UPDATE runs SET updated_at = {now} - ? WHERE id = ?", (seconds, run_id)
-    )
+    app.database.execute("UPDATE runs SET updated_at = {now} - ? WHERE id = ?", (seconds, run_id))
     app.database.execute(
         "UPDATE jobs SET updated_at = {now} - ? WHERE run_id = ?", (seconds, run_id)
     )
@@ -96,70 +94,117 @@ def test_run_wait_processes_the_run_here(tmp_path: Path, stack: Stack) -> None:
 # -- bad input: exit 2, one line naming the culprit, nothing written -------------------------
 
 
-def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
-    good_icp, good_domains = write_inputs(tmp_path, ["acme.com"])
-    files = {
-        "bad.json": b'{"name": "x",}',
-        "array.json": b'["not", "an", "object"]',
-        "binary.json": b"\x89PNG\r\n\x1a\n\x00\x00",
-        "empty.json": b"",
-        "unnamed.json": json.dumps({"description": "no name"}).encode(),
-        "binary.txt": b"acme.com\n\x00\x00\x00\n",
-        "latin1.txt": b"acme.com\nm\xfcnchen.de\n",
-        "junk.txt": b"localhost\n# only junk\nnot a domain\n",
-    }
-    for name, content in files.items():
+# Each case: the arguments ({dir}: a folder of bad files, {icp} and {domains}: good inputs)
+# and what the one-line error must say.
+BAD_INPUTS: dict[str, tuple[list[str], str]] = {
+    "missing icp": (
+        ["run", "{dir}/nope.json", "{domains}", *QUALIFIER],
+        "nope.json: no such file",
+    ),
+    "icp is a directory": (
+        ["run", "{dir}/folder", "{domains}", *QUALIFIER],
+        "folder: is a directory",
+    ),
+    "malformed icp": (
+        ["run", "{dir}/bad.json", "{domains}", *QUALIFIER],
+        "bad.json:1:14: invalid JSON",
+    ),
+    "icp not an object": (
+        ["run", "{dir}/array.json", "{domains}", *QUALIFIER],
+        "array.json: expected a JSON object, got an array",
+    ),
+    "binary icp": (
+        ["run", "{dir}/binary.json", "{domains}", *QUALIFIER],
+        "binary.json: binary data",
+    ),
+    "empty icp": (
+        ["run", "{dir}/empty.json", "{domains}", *QUALIFIER],
+        "empty.json: empty file",
+    ),
+    "icp refused by qualifier": (
+        ["run", "{dir}/unnamed.json", "{domains}", "--qualifier", "sample_qualifiers:strict"],
+        "unnamed.json: name: expected a string",
+    ),
+    "missing domains": (
+        ["run", "{icp}", "{dir}/nope.txt", *QUALIFIER],
+        "nope.txt: no such file",
+    ),
+    "binary domains": (
+        ["run", "{icp}", "{dir}/binary.txt", *QUALIFIER],
+        "binary.txt:2: binary data",
+    ),
+    "non-UTF-8 domains": (
+        ["run", "{icp}", "{dir}/latin1.txt", *QUALIFIER],
+        "latin1.txt:2: not UTF-8",
+    ),
+    "no valid domain": (
+        ["run", "{icp}", "{dir}/junk.txt", *QUALIFIER],
+        "junk.txt: no valid domain (2 invalid lines)",
+    ),
+    "unimportable qualifier": (
+        ["run", "{icp}", "{domains}", "--qualifier", "no_such_module:go"],
+        "qualifier 'no_such_module:go': cannot import 'no_such_module'",
+    ),
+    "missing callable": (
+        ["run", "{icp}", "{domains}", "--qualifier", "sample_qualifiers:nothing"],
+        "has no 'nothing'",
+    ),
+    "malformed qualifier": (
+        ["run", "{icp}", "{domains}", "--qualifier", "justaname"],
+        "expected MODULE:CALLABLE",
+    ),
+    "bad backoff": (
+        ["run", "{icp}", "{domains}", *QUALIFIER, "--backoff", "5x"],
+        "invalid duration '5x'",
+    ),
+    "zero attempts": (
+        ["run", "{icp}", "{domains}", *QUALIFIER, "--max-attempts", "0"],
+        "--max-attempts",
+    ),
+    "bad lease": (["worker", "--lease", "soon"], "invalid duration 'soon'"),
+    "bad stuck-after": (["status", "--stuck-after", "-1m"], "invalid duration '-1m'"),
+    "recover without --older-than": (["recover"], "--older-than"),
+    "unknown run (status)": (["status", "99"], "run 99: no such run"),
+    "unknown run (show)": (["show", "99"], "run 99: no such run"),
+    "unknown domain (show)": (["show", "1", "nowhere.com"], "run 1: no domain 'nowhere.com'"),
+    "unknown run (export)": (["export", "99"], "run 99: no such run"),
+    "unknown run (retry)": (["retry", "99"], "run 99: no such run"),
+    "unknown run (cancel)": (["cancel", "99"], "run 99: no such run"),
+    "bad export format": (["export", "1", "--format", "xml"], "'xml' is not one of"),
+    "bad database URL": (
+        ["--db", "mysql://localhost/x", "status"],
+        "unsupported scheme 'mysql'",
+    ),
+}
+
+BAD_FILES = {
+    "bad.json": b'{"name": "x",}',
+    "array.json": b'["not", "an", "object"]',
+    "binary.json": b"\x89PNG\r\n\x1a\n\x00\x00",
+    "empty.json": b"",
+    "unnamed.json": json.dumps({"description": "no name"}).encode(),
+    "binary.txt": b"acme.com\n\x00\x00\x00\n",
+    "latin1.txt": b"acme.com\nm\xfcnchen.de\n",
+    "junk.txt": b"localhost\n# only junk\nnot a domain\n",
+}
+
+
+def _bad_input_args(case: str, tmp_path: Path) -> tuple[list[str], str]:
+    icp, domains = write_inputs(tmp_path, ["acme.com"])
+    for name, content in BAD_FILES.items():
         (tmp_path / name).write_bytes(content)
     (tmp_path / "folder").mkdir()
-    t = str(tmp_path)
-    return {
-        "missing icp": (["run", f"{t}/nope.json", good_domains, *QUALIFIER], "nope.json: no such file"),
-        "icp is a directory": (["run", f"{t}/folder", good_domains, *QUALIFIER], "folder: is a directory"),
-        "malformed icp": (["run", f"{t}/bad.json", good_domains, *QUALIFIER], "bad.json:1:14: invalid JSON"),
-        "icp not an object": (["run", f"{t}/array.json", good_domains, *QUALIFIER], "array.json: expected a JSON object, got an array"),
-        "binary icp": (["run", f"{t}/binary.json", good_domains, *QUALIFIER], "binary.json: binary data"),
-        "empty icp": (["run", f"{t}/empty.json", good_domains, *QUALIFIER], "empty.json: empty file"),
-        "icp refused by qualifier": (["run", f"{t}/unnamed.json", good_domains, "--qualifier", "sample_qualifiers:strict"], "unnamed.json: name: expected a string"),
-        "missing domains": (["run", good_icp, f"{t}/nope.txt", *QUALIFIER], "nope.txt: no such file"),
-        "binary domains": (["run", good_icp, f"{t}/binary.txt", *QUALIFIER], "binary.txt:2: binary data"),
-        "non-UTF-8 domains": (["run", good_icp, f"{t}/latin1.txt", *QUALIFIER], "latin1.txt:2: not UTF-8"),
-        "no valid domain": (["run", good_icp, f"{t}/junk.txt", *QUALIFIER], "junk.txt: no valid domain (2 invalid lines)"),
-        "unimportable qualifier": (["run", good_icp, good_domains, "--qualifier", "no_such_module:go"], "qualifier 'no_such_module:go': cannot import 'no_such_module'"),
-        "missing callable": (["run", good_icp, good_domains, "--qualifier", "sample_qualifiers:nothing"], "has no 'nothing'"),
-        "malformed qualifier": (["run", good_icp, good_domains, "--qualifier", "justaname"], "expected MODULE:CALLABLE"),
-        "bad backoff": (["run", good_icp, good_domains, *QUALIFIER, "--backoff", "5x"], "invalid duration '5x'"),
-        "zero attempts": (["run", good_icp, good_domains, *QUALIFIER, "--max-attempts", "0"], "--max-attempts"),
-        "bad lease": (["worker", "--lease", "soon"], "invalid duration 'soon'"),
-        "bad stuck-after": (["status", "--stuck-after", "-1m"], "invalid duration '-1m'"),
-        "recover without --older-than": (["recover"], "--older-than"),
-        "unknown run (status)": (["status", "99"], "run 99: no such run"),
-        "unknown run (show)": (["show", "99"], "run 99: no such run"),
-        "unknown domain (show)": (["show", "1", "nowhere.com"], "run 1: no domain 'nowhere.com'"),
-        "unknown run (export)": (["export", "99"], "run 99: no such run"),
-        "unknown run (retry)": (["retry", "99"], "run 99: no such run"),
-        "unknown run (cancel)": (["cancel", "99"], "run 99: no such run"),
-        "bad export format": (["export", "1", "--format", "xml"], "'xml' is not one of"),
-        "bad database URL": (["--db", "mysql://localhost/x", "status"], "unsupported scheme 'mysql'"),
-    }
+    args, message = BAD_INPUTS[case]
+    fill = {"dir": str(tmp_path), "icp": icp, "domains": domains}
+    return [arg.format(**fill) for arg in args], message
 
 
-BAD_INPUT_CASES = [
-    "missing icp", "icp is a directory", "malformed icp", "icp not an object", "binary icp",
-    "empty icp", "icp refused by qualifier", "missing domains", "binary domains",
-    "non-UTF-8 domains", "no valid domain", "unimportable qualifier", "missing callable",
-    "malformed qualifier", "bad backoff", "zero attempts", "bad lease", "bad stuck-after",
-    "recover without --older-than", "unknown run (status)", "unknown run (show)",
-    "unknown domain (show)", "unknown run (export)", "unknown run (retry)",
-    "unknown run (cancel)", "bad export format", "bad database URL",
-]
-
-
-@pytest.mark.parametrize("case", BAD_INPUT_CASES)
+@pytest.mark.parametrize("case", BAD_INPUTS)
 @pytest.mark.parametrize("existing_db", [False, True], ids=["no-db", "db"])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     case: str, existing_db: bool, tmp_path: Path, stack: Stack
 ) -> None:
-    args, message = _bad_inputs(tmp_path)[case]
+    args, message = _bad_input_args(case, tmp_path)
     db = Path(stack.db)
     if existing_db:
         app = stack.open()
@@ -189,11 +234,23 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
     assert set(document) == {"runs", "workers"}
     (run,) = document["runs"]
     assert set(run) == {
-        "id", "name", "status", "total", "completed", "failed", "qualified", "created_at",
-        "updated_at", "stuck",
+        "id",
+        "name",
+        "status",
+        "total",
+        "completed",
+        "failed",
+        "qualified",
+        "created_at",
+        "updated_at",
+        "stuck",
     }
     assert (run["id"], run["status"], run["total"], run["completed"], run["failed"]) == (
-        run_id, "COMPLETED", 3, 2, 1
+        run_id,
+        "COMPLETED",
+        3,
+        2,
+        1,
     )
     assert run["created_at"].endswith("Z") and run["stuck"] is False
     (worker,) = document["workers"]
@@ -253,27 +310,40 @@ def test_export_formats_and_filters(app: Qualify, stack: Stack, tmp_path: Path) 
     work_all(app)
     rows = list(csv.DictReader(io.StringIO(invoke("--db", stack.db, "export", str(run_id)).stdout)))
     assert [r["domain"] for r in rows] == domains
-    assert set(rows[0]) >= {"domain", "verdict", "score", "reasons", "error", "attempts",
-                            "finished_at", "evidence"}
+    assert set(rows[0]) >= {
+        "domain",
+        "verdict",
+        "score",
+        "reasons",
+        "error",
+        "attempts",
+        "finished_at",
+        "evidence",
+    }
     assert rows[0]["reasons"].startswith("name: match (+")
     assert json.loads(rows[0]["evidence"]) == {"domain": "company0.com"}
     assert rows[-1]["error"] == "nope: permanent-x.com cannot be judged"
 
     lines = invoke("--db", stack.db, "export", str(run_id), "--format", "jsonl").stdout.splitlines()
     assert [json.loads(line)["domain"] for line in lines] == domains
-    document = json.loads(invoke("--db", stack.db, "export", str(run_id), "--format", "json").stdout)
+    document = json.loads(
+        invoke("--db", stack.db, "export", str(run_id), "--format", "json").stdout
+    )
     assert len(document) == 21 and document[0]["reasons"][0]["criterion"] == "name"
 
     qualified = app.runs.get(run_id).qualified
     out = tmp_path / "qualified.csv"
-    result = invoke("--db", stack.db, "export", str(run_id), "--verdict", "qualified", "-o", str(out))
+    result = invoke(
+        "--db", stack.db, "export", str(run_id), "--verdict", "qualified", "-o", str(out)
+    )
     assert result.exit_code == 0
     with out.open() as fh:
         exported = list(csv.DictReader(fh))
     assert len(exported) == qualified > 0
     assert {r["verdict"] for r in exported} == {"qualified"}
-    failed = invoke("--db", stack.db, "export", str(run_id), "--verdict", "failed", "--format",
-                    "jsonl").stdout.splitlines()
+    failed = invoke(
+        "--db", stack.db, "export", str(run_id), "--verdict", "failed", "--format", "jsonl"
+    ).stdout.splitlines()
     assert [json.loads(line)["domain"] for line in failed] == ["permanent-x.com"]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".qualify-export-")]
 
@@ -358,7 +428,7 @@ def test_recover_fail_marks_the_run_failed_and_keeps_results(app: Qualify, stack
 
 def test_recover_never_touches_a_live_lease(app: Qualify, stack: Stack) -> None:
     run_id = create_run(app, ["acme.com", "globex.io"])
-    _, (busy,) = app.jobs.claim_next(1, "slow-but-alive", 3600)
+    _, (_busy,) = app.jobs.claim_next(1, "slow-but-alive", 3600)
     age_run(app, run_id, 3600)
     for flags in ([], ["--fail"]):
         result = invoke("--db", stack.db, "recover", "--older-than", "5m", *flags)

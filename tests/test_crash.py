@@ -108,6 +108,7 @@ def test_a_dead_workers_job_is_taken_over_only_after_its_lease_expires(
     rescuer = workers("--burst", "--lease", "3s", "--grace", "0.2s")
     # The lease is still live: the rescuer must not take the job yet.
     time.sleep(1.0)
+
     def held_by(worker: WorkerProcess) -> bool:
         owners = running_owners(app, run_id)
         return bool(owners) and pid_of(owners[0]) == worker.pid
@@ -187,13 +188,19 @@ def test_a_signal_lets_short_jobs_finish_within_the_grace(
     assert app.runs.get(run_id).status == "COMPLETED"
 
 
-def test_a_crash_inside_the_run_transaction_writes_nothing(
-    stack: Stack, tmp_path: Path
-) -> None:
+def test_a_crash_inside_the_run_transaction_writes_nothing(stack: Stack, tmp_path: Path) -> None:
     icp, domains = write_inputs(tmp_path, [f"company{i}.com" for i in range(100)])
     proc = subprocess.run(
-        [sys.executable, "-m", "qualify", "run", icp, domains, "--qualifier",
-         "sample_qualifiers:noop"],
+        [
+            sys.executable,
+            "-m",
+            "qualify",
+            "run",
+            icp,
+            domains,
+            "--qualifier",
+            "sample_qualifiers:noop",
+        ],
         env=stack.env(QUALIFY_CRASH_AT="run.before_enqueue"),
         capture_output=True,
         text=True,

@@ -8,8 +8,17 @@ from qualify.errors import InputError
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("250ms", 0.25),
-     ("1.5s", 1.5), ("45", 45), (" 10S ", 10)],
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("250ms", 0.25),
+        ("1.5s", 1.5),
+        ("45", 45),
+        (" 10S ", 10),
+    ],
 )
 def test_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -23,5 +32,9 @@ def test_parse_rejects(text: str) -> None:
 
 def test_format_round_trips_common_values() -> None:
     assert [format_duration(s) for s in (5, 90, 3600, 5400, 90000)] == [
-        "5s", "1m30s", "1h", "1h30m", "1d1h"
+        "5s",
+        "1m30s",
+        "1h",
+        "1h30m",
+        "1d1h",
     ]

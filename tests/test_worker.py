@@ -86,8 +86,12 @@ def test_error_classification(
 
 def test_a_qualifier_missing_on_this_worker_is_retried_not_failed_at_once(app: Qualify) -> None:
     run_id = app.runs.create(
-        name="x", qualifier="module_that_is_not_here:qualify", icp={}, domains=["acme.com"],
-        max_attempts=2, backoff=0.05,
+        name="x",
+        qualifier="module_that_is_not_here:qualify",
+        icp={},
+        domains=["acme.com"],
+        max_attempts=2,
+        backoff=0.05,
     )
     work(app)
     result = job(app, run_id, "acme.com")

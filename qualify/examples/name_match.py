@@ -31,12 +31,25 @@ def qualify(domain: str, icp: dict[str, Any]) -> dict[str, Any]:
     vetoes = [k for k in unwanted if k.lower() in name]
     reasons: list[dict[str, Any]] = []
     for keyword in hits:
-        reasons.append({"criterion": "keywords", "outcome": "match", "points": 40,
-                        "evidence": f"domain name contains '{keyword}'", "source_url": None})
+        reasons.append(
+            {
+                "criterion": "keywords",
+                "outcome": "match",
+                "points": 40,
+                "evidence": f"domain name contains '{keyword}'",
+                "source_url": None,
+            }
+        )
     for keyword in vetoes:
-        reasons.append({"criterion": "keywords.none", "outcome": "mismatch", "points": 0,
-                        "evidence": f"domain name contains excluded '{keyword}'",
-                        "source_url": None})
+        reasons.append(
+            {
+                "criterion": "keywords.none",
+                "outcome": "mismatch",
+                "points": 0,
+                "evidence": f"domain name contains excluded '{keyword}'",
+                "source_url": None,
+            }
+        )
     if vetoes:
         score, verdict = 0, "unqualified"
     elif hits:
@@ -44,7 +57,18 @@ def qualify(domain: str, icp: dict[str, Any]) -> dict[str, Any]:
         verdict = "qualified" if score >= 70 else "review"
     else:
         score, verdict = None, "unknown"
-        reasons.append({"criterion": "keywords", "outcome": "unknown", "points": 0,
-                        "evidence": "no ICP keyword in the domain name", "source_url": None})
-    return {"score": score, "verdict": verdict, "reasons": reasons,
-            "evidence": {"domain": domain, "keywords_checked": len(wanted) + len(unwanted)}}
+        reasons.append(
+            {
+                "criterion": "keywords",
+                "outcome": "unknown",
+                "points": 0,
+                "evidence": "no ICP keyword in the domain name",
+                "source_url": None,
+            }
+        )
+    return {
+        "score": score,
+        "verdict": verdict,
+        "reasons": reasons,
+        "evidence": {"domain": domain, "keywords_checked": len(wanted) + len(unwanted)},
+    }

@@ -88,9 +88,12 @@ class Jobs:
             crash_point("run.before_enqueue")
             self.queue.push_run(run_id)  # type: ignore[attr-defined]
         else:
-            ids = [row[0] for row in db.fetchall(
-                "SELECT id FROM jobs WHERE run_id = ? ORDER BY id", (run_id,)
-            )]
+            ids = [
+                row[0]
+                for row in db.fetchall(
+                    "SELECT id FROM jobs WHERE run_id = ? ORDER BY id", (run_id,)
+                )
+            ]
             db.after_commit(lambda: self._push_after_commit(ids))
 
     def _push_after_commit(self, job_ids: Sequence[int]) -> None:
@@ -241,9 +244,11 @@ class Jobs:
     # -- maintenance, run by every worker -------------------------------------------------
 
     def has_expired_leases(self) -> bool:
-        return bool(self.database.scalar(
-            "SELECT 1 FROM jobs WHERE state = 'running' AND lease_expires_at < {now} LIMIT 1"
-        ))
+        return bool(
+            self.database.scalar(
+                "SELECT 1 FROM jobs WHERE state = 'running' AND lease_expires_at < {now} LIMIT 1"
+            )
+        )
 
     def reclaim_expired(self, run_id: int | None = None) -> ReclaimReport:
         """Jobs whose lease expired (their worker died or hung) go back to the queue, or fail
@@ -277,9 +282,11 @@ class Jobs:
         return ReclaimReport(requeued=len(requeued), failed=len(failed))
 
     def has_due_retries(self) -> bool:
-        return bool(self.database.scalar(
-            "SELECT 1 FROM jobs WHERE state = 'waiting' AND next_attempt_at <= {now} LIMIT 1"
-        ))
+        return bool(
+            self.database.scalar(
+                "SELECT 1 FROM jobs WHERE state = 'waiting' AND next_attempt_at <= {now} LIMIT 1"
+            )
+        )
 
     def promote_due(self, run_id: int | None = None, *, force: bool = False) -> int:
         """Waiting jobs whose retry time has come (or all, with ``force``) are queued again."""
@@ -300,10 +307,12 @@ class Jobs:
         """Cheap check: are there queued jobs, untouched for ``grace``, while the queue is empty?"""
         if self.queue.size() > 0:
             return False
-        return bool(self.database.scalar(
-            "SELECT 1 FROM jobs WHERE state = 'queued' AND updated_at < {now} - ? LIMIT 1",
-            (grace,),
-        ))
+        return bool(
+            self.database.scalar(
+                "SELECT 1 FROM jobs WHERE state = 'queued' AND updated_at < {now} - ? LIMIT 1",
+                (grace,),
+            )
+        )
 
     def requeue_lost(self, grace: float, run_id: int | None = None) -> int:
         """The reconciler: enqueue again queued jobs that the queue does not hold.
@@ -415,9 +424,7 @@ class Jobs:
         self, run_id: int, *, completed: int = 0, failed: int = 0, qualified: int = 0
     ) -> None:
         finished = completed + failed
-        self.database.execute(
-            _BUMP_RUN, (completed, failed, qualified, finished, finished, run_id)
-        )
+        self.database.execute(_BUMP_RUN, (completed, failed, qualified, finished, finished, run_id))
 
     def _touch_runs(self, run_ids: Iterable[int]) -> None:
         ids = sorted(set(run_ids))

@@ -151,9 +151,11 @@ class Runs:
         return [_run(row) for row in rows]
 
     def is_stuck(self, run_id: int, stuck_after: float) -> bool:
-        return bool(self.database.scalar(
-            f"SELECT 1 FROM runs WHERE id = ? AND {_STUCK}", (run_id, stuck_after, stuck_after)
-        ))
+        return bool(
+            self.database.scalar(
+                f"SELECT 1 FROM runs WHERE id = ? AND {_STUCK}", (run_id, stuck_after, stuck_after)
+            )
+        )
 
     def plan(self, run_id: int) -> RunPlan:
         row = self.database.fetchone(
@@ -170,11 +172,13 @@ class Runs:
         return {state: count for state, count in rows}
 
     def live_leases(self, run_id: int) -> int:
-        return int(self.database.scalar(
-            "SELECT COUNT(*) FROM jobs WHERE run_id = ? AND state = 'running'"
-            " AND lease_expires_at >= {now}",
-            (run_id,),
-        ))
+        return int(
+            self.database.scalar(
+                "SELECT COUNT(*) FROM jobs WHERE run_id = ? AND state = 'running'"
+                " AND lease_expires_at >= {now}",
+                (run_id,),
+            )
+        )
 
     def job(self, run_id: int, domain: str) -> JobRecord:
         self.get(run_id)

@@ -38,7 +38,13 @@ class Workers:
         self.database = database
 
     def register(
-        self, worker_id: str, *, hostname: str, pid: int, concurrency: int, lease: float,
+        self,
+        worker_id: str,
+        *,
+        hostname: str,
+        pid: int,
+        concurrency: int,
+        lease: float,
         version: str,
     ) -> None:
         with self.database.write():
