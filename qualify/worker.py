@@ -292,7 +292,7 @@ class Worker:
 
     def _wait_for_capacity(self) -> int:
         with self._cond:
-            while self._solo is not None and self._solo.job.id in self._in_flight:
+            while self._solo_running():
                 if self._stopping.is_set():
                     return 0
                 self._cond.wait(0.5)
@@ -302,6 +302,10 @@ class Worker:
                     return 0
                 self._cond.wait(0.5)
             return self.options.concurrency - len(self._active())
+
+    def _solo_running(self) -> bool:
+        solo = self._solo
+        return solo is not None and not solo.abandoned and self._in_flight.get(solo.job.id) is solo
 
     def _active(self) -> list[_InFlight]:
         return [f for f in self._in_flight.values() if not f.abandoned]
