@@ -1,0 +1,295 @@
+"""Signals from one HTML page, and the merge of a site's pages into one signals document.
+
+Everything stored is JSON-serialisable and independent of the ICP, so a result can be
+re-scored against another ICP later without refetching. Parsing uses selectolax (lexbor);
+the expensive steps each touch the document once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+from selectolax.lexbor import LexborHTMLParser
+
+from qualify.qualifiers.web import countries, cues, employees, jsonld, language
+from qualify.qualifiers.web.fingerprints import table as fingerprint_table
+
+SIGNALS_VERSION = 1
+MAX_TEXT_CHARS = 5000  # main text kept per page for keyword matching when re-scoring
+MAX_FOOTER_CHARS = 800
+MAX_HEADINGS = 15
+MAX_LINKS = 600
+
+# Hosts referenced anywhere in the page (inline loaders too). The pattern starts with a
+# literal so the regex engine can skip ahead; JSON-escaped URLs get a second pass.
+_HOST_REF = re.compile(r"//([a-zA-Z0-9][a-zA-Z0-9.-]{0,200}\.[a-zA-Z]{2,24})(?![a-zA-Z0-9-])")
+_ESCAPED_HOST_REF = re.compile(
+    r"\\/\\/([a-zA-Z0-9][a-zA-Z0-9.-]{0,200}\.[a-zA-Z]{2,24})(?![a-zA-Z0-9-])"
+)
+MAX_ANALYSED_CHARS = 16_000
+_NOT_TEXT = ["script", "style", "noscript", "svg", "template", "iframe", "object", "canvas"]
+_EMPLOYEE_STEMS = (
+    "employ", "mitarbeit", "staff", "team ", "people", "collaborat", "salarié", "emplead",
+    "dipendent", "medewerk", "beschäftigt", "anställd", "medarbetar", "pracownik",
+)  # fmt: skip
+_ADDRESS_KINDS = ("legal", "contact", "about")
+
+
+@dataclass
+class PageLinks:
+    """What a page links to; used to plan the crawl and spot parking, not stored."""
+
+    nav: dict[str, str] = field(default_factory=dict)  # kind -> absolute same-site URL
+    resource_urls: list[str] = field(default_factory=list)  # scripts, frames
+    link_urls: list[str] = field(default_factory=list)  # off-site anchors
+
+
+def _clean(text: str | None, limit: int = 300) -> str:
+    return " ".join((text or "").split())[:limit]
+
+
+def _host_of(url: str) -> str:
+    """Host of an absolute or scheme-relative URL, cheaper than urlsplit for the hot loop."""
+    rest = url.split("//", 1)[1] if "//" in url else url
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    host = host.rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host.split("]", 1)[0][1:].lower()
+    return host.split(":", 1)[0].lower()
+
+
+def _windows(text_lower: str, stems: tuple[str, ...], pad: int = 90) -> list[tuple[int, int]]:
+    """Merged spans around occurrences of ``stems`` (at most 12), for targeted regexes."""
+    spans: list[tuple[int, int]] = []
+    for stem in stems:
+        at = text_lower.find(stem)
+        while at >= 0 and len(spans) < 12:
+            spans.append((max(0, at - pad), min(len(text_lower), at + len(stem) + pad)))
+            at = text_lower.find(stem, at + len(stem))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _same_site_host(host: str, page_host: str) -> bool:
+    return host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
+
+
+def parse_page(
+    html: str,
+    url: str,
+    *,
+    kind: str = "home",
+    headers: dict[str, str] | None = None,
+    cookies: list[str] | None = None,
+) -> tuple[dict[str, Any], PageLinks]:
+    """Signals of one page (stored) and its links (for crawling)."""
+    tree = LexborHTMLParser(html)
+    page_host = _host_of(url)
+    label = "home" if kind == "home" else f"{kind} page"
+    links = PageLinks()
+    fingerprints = fingerprint_table()
+
+    root = tree.root
+    root_attrs = root.attributes if root is not None else {}
+    lang_attr = (root_attrs.get("lang") or "").strip()
+    title_node = tree.css_first("title")
+    title = _clean(title_node.text() if title_node else "", 200)
+
+    meta: dict[str, str] = {}
+    for node in tree.css("meta"):
+        attrs = node.attributes
+        key = (attrs.get("property") or attrs.get("name") or "").strip().lower()
+        if key and key not in meta and attrs.get("content"):
+            meta[key] = attrs["content"] or ""
+    og = {k[3:]: _clean(v, 300) for k, v in meta.items() if k.startswith("og:")}
+    description = _clean(meta.get("description") or og.get("description"), 400)
+    generator = _clean(meta.get("generator"), 100)
+    hreflangs = sorted(
+        {h for n in tree.css("link[hreflang]") if (h := (n.attributes.get("hreflang") or ""))}
+    )[:30]
+
+    # Technology markers are searched in a compact haystack (asset URLs, script heads,
+    # <html>/<body> attributes, the <head>) rather than the whole page: same hits, a
+    # fraction of the cost on a large page.
+    haystack: list[str] = [str(root_attrs)]
+    ld_blocks: list[str] = []
+    script_hosts: list[str] = []
+    for node in tree.css("script"):
+        attrs = node.attributes
+        src = attrs.get("src")
+        if src:
+            absolute = urljoin(url, src)
+            links.resource_urls.append(absolute)
+            haystack.append(absolute)
+            host = _host_of(absolute)
+            if host and host != page_host:
+                script_hosts.append(host)
+            continue
+        kind_attr = (attrs.get("type") or "").lower()
+        if kind_attr == "application/ld+json":
+            ld_blocks.append(node.text())
+        else:
+            haystack.append(f"{kind_attr} {attrs.get('id') or ''} {node.text()[:300]}")
+    for node in tree.css("link[href], iframe[src], frame[src]"):
+        attrs = node.attributes
+        ref = attrs.get("href") or attrs.get("src") or ""
+        haystack.append(ref)
+        if node.tag != "link":
+            links.resource_urls.append(urljoin(url, ref))
+    body = tree.body
+    if body is not None:
+        haystack.append(str(body.attributes))
+    body_at = html.find("<body")
+    haystack.append(html[: body_at if 0 < body_at < 60_000 else 60_000])
+    referenced = {m.lower() for m in _HOST_REF.findall(html)}
+    if "\\/\\/" in html:
+        referenced |= {m.lower() for m in _ESCAPED_HOST_REF.findall(html)}
+    referenced.discard(page_host)
+
+    social: dict[str, str] = {}
+    site_cues: dict[str, dict[str, str]] = {}
+    for node in tree.css("a[href]")[:MAX_LINKS]:
+        href = (node.attributes.get("href") or "").strip()
+        if not href or href.startswith(("#", "mailto:", "tel:", "javascript:", "data:")):
+            continue
+        if href.startswith(("http://", "https://", "//")):
+            host = _host_of(href)
+            if not _same_site_host(host, page_host):
+                absolute = urljoin(url, href)
+                links.link_urls.append(absolute)
+                network = cues.social_network(absolute)
+                if network and network not in social:
+                    social[network] = absolute[:200]
+                elif host.endswith(cues.APP_STORE_HOSTS):
+                    site_cues.setdefault(
+                        "consumer_app", {"evidence": f"link to {host}", "source_url": url}
+                    )
+                elif "job_board" not in site_cues:
+                    fp = fingerprints.host_match(host)
+                    if (fp is not None and fp.category == "ats") or host.endswith(
+                        cues.JOB_BOARD_HOSTS
+                    ):
+                        site_cues["job_board"] = {"evidence": f"link to {host}", "source_url": url}
+                continue
+        path = href.split("?", 1)[0].split("#", 1)[0].lower()
+        nav = cues.nav_kind(path if path.startswith(("/", "http")) else "/" + path,
+                            _clean(node.text(), 60).lower())  # fmt: skip
+        if nav and nav not in links.nav:
+            links.nav[nav] = urljoin(url, href).split("#", 1)[0]
+
+    headings = [
+        _clean(h.text(), 120) for h in tree.css("h1, h2")[: MAX_HEADINGS * 2] if h.text().strip()
+    ][:MAX_HEADINGS]
+
+    tree.strip_tags(_NOT_TEXT)
+    footer_node = tree.css_first("footer") or tree.css_first('[id*="footer"], [class*="footer"]')
+    footer = footer_node.text(separator=" ", strip=True) if footer_node is not None else ""
+    # Header and navigation text counts for cues ("Book a demo" buttons live there) but not
+    # as page copy, so it is read once and then removed along with the footer.
+    chrome_text = " ".join(n.text(separator=" ", strip=True) for n in tree.css("header, nav"))
+    if footer_node is not None:
+        footer_node.decompose()
+    tree.strip_tags(["header", "nav", "footer"])
+    body = tree.body
+    main_text = body.text(separator=" ", strip=True) if body is not None else ""
+    word_count = (main_text.count(" ") + 1 if main_text else 0) + (
+        chrome_text.count(" ") + footer.count(" ")
+    )
+    # Analysis looks at a bounded sample: the chrome, the start of the copy, the footer.
+    sample = " ".join([chrome_text[:4000], main_text[:MAX_ANALYSED_CHARS], footer[:4000]])
+    sample_lower = sample.lower()
+    words = cues.tokens(sample_lower)
+
+    found_cues = cues.find_phrases(sample, sample_lower, words, label, url)
+    for cue, value in site_cues.items():
+        found_cues.setdefault(cue, value)
+    for nav_kind, cue in (("pricing", "pricing_page"), ("careers", "careers_page"),
+                          ("cart", "cart")):  # fmt: skip
+        if links.nav.get(nav_kind):
+            found_cues.setdefault(
+                cue, {"evidence": f"link to {links.nav[nav_kind]}", "source_url": url}
+            )
+    if social:
+        found_cues["social_profiles"] = {
+            "evidence": "profiles: " + ", ".join(sorted(social)),
+            "source_url": url,
+        }
+
+    ld = jsonld.parse_blocks(ld_blocks, url)
+    if ld["offers"] or og.get("type", "").lower() == "product":
+        found_cues["product_offers"] = {
+            "evidence": f"{label}: {ld['offers']} schema.org Product/Offer items"
+            if ld["offers"] else f"{label}: og:type product",
+            "source_url": url,
+        }  # fmt: skip
+
+    technologies = fingerprints.detect(
+        script_hosts=script_hosts,
+        referenced_hosts=sorted(referenced),
+        html_lower=" ".join(haystack).lower(),
+        generator=generator,
+        headers=headers or {},
+        cookies=cookies or [],
+    )
+    for tech in technologies:
+        tech["source_url"] = url
+        if tech["category"] == "ecommerce" and "ecommerce_platform" not in found_cues:
+            found_cues["ecommerce_platform"] = {
+                "evidence": f"{tech['name']} ({tech['evidence']})",
+                "source_url": url,
+            }
+
+    hints = countries.from_phones(sample, label, url)
+    footer_clean = _clean(footer, 4000)
+    if footer_clean:
+        hints += countries.from_legal_forms(footer_clean, "footer", url)
+        hints += countries.from_places(footer_clean, "footer", url)
+    copyright_at = main_text.find("©")
+    if copyright_at >= 0:
+        hints += countries.from_legal_forms(main_text[copyright_at : copyright_at + 200],
+                                            label, url)  # fmt: skip
+    if kind in _ADDRESS_KINDS:
+        hints += countries.from_legal_forms(main_text[:MAX_ANALYSED_CHARS], label, url)
+        hints += countries.from_places(main_text[:MAX_ANALYSED_CHARS], label, url)
+    if kind in ("home", "pricing"):
+        hints += countries.from_currency(sample, label, url)
+
+    sizes: list[dict[str, Any]] = []
+    for lo, hi in _windows(sample_lower, _EMPLOYEE_STEMS):
+        sizes += employees.from_text(sample[lo:hi], label, url, limit=3 - len(sizes))
+        if len(sizes) >= 3:
+            break
+
+    signals: dict[str, Any] = {
+        "url": url,
+        "kind": kind,
+        "title": title,
+        "description": description,
+        "og": og,
+        "lang": lang_attr[:20] or None,
+        "hreflangs": hreflangs,
+        "generator": generator or None,
+        "headings": headings,
+        "text": _clean(main_text[: MAX_TEXT_CHARS * 2], MAX_TEXT_CHARS),
+        "footer": _clean(footer, MAX_FOOTER_CHARS),
+        "word_count": word_count,
+        "detected_language": language.detect(main_text[:6000].lower() or sample_lower),
+        "organization": ld["organization"],
+        "jsonld_types": ld["types"],
+        "technologies": technologies,
+        "cues": found_cues,
+        "country_hints": hints,
+        "employees": sizes,
+        "social": social,
+        "nav": dict(links.nav),
+    }
+    return signals, links
