@@ -103,22 +103,24 @@ def _codec(name: str | None) -> str | None:
         return None
 
 
-def decode_text(data: bytes, content_type: str = "") -> str:
-    """Bytes to text: BOM, then the header charset, then <meta charset>, then UTF-8/cp1252."""
+def decode_text(data: bytes, content_type: str = "") -> tuple[str, str]:
+    """Bytes to (text, encoding): BOM, header charset, <meta charset>, else UTF-8 or cp1252."""
     for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
                           (codecs.BOM_UTF16_BE, "utf-16-be")):  # fmt: skip
         if data.startswith(bom):
-            return data[len(bom) :].decode(encoding, errors="replace")
+            return data[len(bom) :].decode(encoding, errors="replace"), f"{encoding}-bom"
     found = _HEADER_CHARSET.search(content_type)
-    encoding = _codec(found.group(1)) if found else None
-    if encoding is None:
+    declared = _codec(found.group(1)) if found else None
+    if declared is None:
         meta = _META_CHARSET.search(data[:4096])
-        encoding = _codec(meta.group(1).decode("ascii", "replace")) if meta else None
-    if encoding is not None and encoding != "utf-8":
-        return data.decode(encoding, errors="replace")
+        declared = _codec(meta.group(1).decode("ascii", "replace")) if meta else None
+    if declared is not None and declared != "utf-8":
+        return data.decode(declared, errors="replace"), declared
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        # Undeclared legacy pages are mostly Windows-1252; utf-8 with replacement would
+        if declared:
+            return data.decode("utf-8", errors="replace"), "utf-8-replaced"
+        # Undeclared legacy pages are mostly Windows-1252; UTF-8 with replacement would
         # turn every umlaut into U+FFFD and break keyword matching.
-        return data.decode("utf-8" if encoding else "cp1252", errors="replace")
+        return data.decode("cp1252", errors="replace"), "cp1252"

@@ -131,6 +131,11 @@ def quote(text: str, start: int, end: int, pad: int = 25) -> str:
     return ("…" if lo > 0 else "") + snippet + ("…" if hi < len(text) else "")
 
 
+def place_country(name: str) -> str | None:
+    """ISO code for a country or city name we know ("Deutschland" -> "DE")."""
+    return _PLACES.get(name.strip().lower())
+
+
 def from_cctld(host: str, suffix: str) -> list[Hint]:
     tld = suffix.rsplit(".", 1)[-1].lower() if suffix else ""
     if len(tld) != 2 or tld in _GENERIC_CCTLDS:

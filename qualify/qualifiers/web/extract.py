@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser
 
 from qualify.qualifiers.web import countries, cues, employees, jsonld, language
+from qualify.qualifiers.web.domains import public_suffix, registrable_domain, same_site
 from qualify.qualifiers.web.fingerprints import table as fingerprint_table
 
 SIGNALS_VERSION = 1
@@ -23,13 +24,13 @@ MAX_FOOTER_CHARS = 800
 MAX_HEADINGS = 15
 MAX_LINKS = 600
 
-# Hosts referenced anywhere in the page (inline loaders too). The pattern starts with a
-# literal so the regex engine can skip ahead; JSON-escaped URLs get a second pass.
+# Hosts referenced in the page's asset haystack. The pattern starts with a literal so the
+# regex engine can skip ahead; JSON-escaped URLs get a second pass.
 _HOST_REF = re.compile(r"//([a-zA-Z0-9][a-zA-Z0-9.-]{0,200}\.[a-zA-Z]{2,24})(?![a-zA-Z0-9-])")
 _ESCAPED_HOST_REF = re.compile(
     r"\\/\\/([a-zA-Z0-9][a-zA-Z0-9.-]{0,200}\.[a-zA-Z]{2,24})(?![a-zA-Z0-9-])"
 )
-MAX_ANALYSED_CHARS = 16_000
+MAX_ANALYSED_CHARS = 10_000  # start of the copy searched for cues, hints and sizes
 _NOT_TEXT = ["script", "style", "noscript", "svg", "template", "iframe", "object", "canvas"]
 _EMPLOYEE_STEMS = (
     "employ", "mitarbeit", "staff", "team ", "people", "collaborat", "salarié", "emplead",
@@ -79,6 +80,16 @@ def _windows(text_lower: str, stems: tuple[str, ...], pad: int = 90) -> list[tup
     return merged
 
 
+def _in_header(node: Any) -> bool:
+    """A <nav> inside a <header> is read with the header; do not read it twice."""
+    parent = node.parent
+    while parent is not None:
+        if parent.tag in ("header", "nav"):
+            return True
+        parent = parent.parent
+    return False
+
+
 def _same_site_host(host: str, page_host: str) -> bool:
     return host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
 
@@ -90,9 +101,14 @@ def parse_page(
     kind: str = "home",
     headers: dict[str, str] | None = None,
     cookies: list[str] | None = None,
+    utf8: bytes | None = None,
 ) -> tuple[dict[str, Any], PageLinks]:
-    """Signals of one page (stored) and its links (for crawling)."""
-    tree = LexborHTMLParser(html)
+    """Signals of one page (stored) and its links (for crawling).
+
+    ``utf8`` may carry the page's original bytes when they are UTF-8: lexbor parses them
+    directly, which saves re-encoding ``html`` (a sizeable share of the parse cost).
+    """
+    tree = LexborHTMLParser(utf8 if utf8 is not None else html)
     page_host = _host_of(url)
     label = "home" if kind == "home" else f"{kind} page"
     links = PageLinks()
@@ -117,9 +133,9 @@ def parse_page(
         {h for n in tree.css("link[hreflang]") if (h := (n.attributes.get("hreflang") or ""))}
     )[:30]
 
-    # Technology markers are searched in a compact haystack (asset URLs, script heads,
-    # <html>/<body> attributes, the <head>) rather than the whole page: same hits, a
-    # fraction of the cost on a large page.
+    # Technology hosts and markers are searched in a compact haystack (the <head>, asset
+    # URLs, the start of every inline script, <noscript> pixels, <html>/<body> attributes)
+    # rather than the whole page: loader snippets live there, and it costs a fraction.
     haystack: list[str] = [str(root_attrs)]
     ld_blocks: list[str] = []
     script_hosts: list[str] = []
@@ -138,21 +154,23 @@ def parse_page(
         if kind_attr == "application/ld+json":
             ld_blocks.append(node.text())
         else:
-            haystack.append(f"{kind_attr} {attrs.get('id') or ''} {node.text()[:300]}")
+            haystack.append(f"{kind_attr} {attrs.get('id') or ''} {node.text()[:1500]}")
     for node in tree.css("link[href], iframe[src], frame[src]"):
         attrs = node.attributes
         ref = attrs.get("href") or attrs.get("src") or ""
         haystack.append(ref)
         if node.tag != "link":
             links.resource_urls.append(urljoin(url, ref))
+    haystack += [node.html or "" for node in tree.css("noscript")[:20]]
     body = tree.body
     if body is not None:
         haystack.append(str(body.attributes))
-    body_at = html.find("<body")
-    haystack.append(html[: body_at if 0 < body_at < 60_000 else 60_000])
-    referenced = {m.lower() for m in _HOST_REF.findall(html)}
-    if "\\/\\/" in html:
-        referenced |= {m.lower() for m in _ESCAPED_HOST_REF.findall(html)}
+    body_at = html.find("<body", 0, 60_000)
+    haystack.append(html[: body_at if body_at > 0 else 60_000])
+    hay = " ".join(haystack)
+    referenced = {m.lower() for m in _HOST_REF.findall(hay)}
+    if "\\/\\/" in hay:
+        referenced |= {m.lower() for m in _ESCAPED_HOST_REF.findall(hay)}
     referenced.discard(page_host)
 
     social: dict[str, str] = {}
@@ -195,7 +213,9 @@ def parse_page(
     footer = footer_node.text(separator=" ", strip=True) if footer_node is not None else ""
     # Header and navigation text counts for cues ("Book a demo" buttons live there) but not
     # as page copy, so it is read once and then removed along with the footer.
-    chrome_text = " ".join(n.text(separator=" ", strip=True) for n in tree.css("header, nav"))
+    chrome_text = " ".join(
+        n.text(separator=" ", strip=True) for n in tree.css("header, nav") if not _in_header(n)
+    )
     if footer_node is not None:
         footer_node.decompose()
     tree.strip_tags(["header", "nav", "footer"])
@@ -205,7 +225,7 @@ def parse_page(
         chrome_text.count(" ") + footer.count(" ")
     )
     # Analysis looks at a bounded sample: the chrome, the start of the copy, the footer.
-    sample = " ".join([chrome_text[:4000], main_text[:MAX_ANALYSED_CHARS], footer[:4000]])
+    sample = " ".join([chrome_text[:3000], main_text[:MAX_ANALYSED_CHARS], footer[:3000]])
     sample_lower = sample.lower()
     words = cues.tokens(sample_lower)
 
@@ -235,7 +255,7 @@ def parse_page(
     technologies = fingerprints.detect(
         script_hosts=script_hosts,
         referenced_hosts=sorted(referenced),
-        html_lower=" ".join(haystack).lower(),
+        html_lower=hay.lower(),
         generator=generator,
         headers=headers or {},
         cookies=cookies or [],
@@ -282,7 +302,7 @@ def parse_page(
         "text": _clean(main_text[: MAX_TEXT_CHARS * 2], MAX_TEXT_CHARS),
         "footer": _clean(footer, MAX_FOOTER_CHARS),
         "word_count": word_count,
-        "detected_language": language.detect(main_text[:6000].lower() or sample_lower),
+        "detected_language": language.detect(main_text[:4000].lower() or sample_lower),
         "organization": ld["organization"],
         "jsonld_types": ld["types"],
         "technologies": technologies,
@@ -293,3 +313,99 @@ def parse_page(
         "nav": dict(links.nav),
     }
     return signals, links
+
+
+def _jsonld_country_hint(org: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = str(org.get("country") or "").strip()
+    code = raw.upper() if len(raw) == 2 and raw.isalpha() else countries.place_country(raw)
+    if not code:
+        return []
+    evidence = f"JSON-LD addressCountry: {raw}"
+    hint = {"countries": [code], "kind": "jsonld", "weight": 4.0, "evidence": evidence,
+            "source_url": org.get("source_url")}  # fmt: skip
+    return [hint]
+
+
+def merge_site(
+    domain: str,
+    pages: list[dict[str, Any]],
+    *,
+    final_url: str,
+    redirects: list[str] | None = None,
+    skipped: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """One signals document for the site from its pages (the homepage first)."""
+    home = pages[0]
+    final_host = _host_of(final_url)
+    suffix = public_suffix(final_host)
+    offsite = None if same_site(domain, final_host) else registrable_domain(final_host)
+
+    technologies: dict[str, dict[str, Any]] = {}
+    found_cues: dict[str, dict[str, str]] = {}
+    social: dict[str, str] = {}
+    for page in pages:
+        for tech in page["technologies"]:
+            technologies.setdefault(tech["name"], tech)
+        for cue, value in page["cues"].items():
+            found_cues.setdefault(cue, value)
+        for network, url in page["social"].items():
+            social.setdefault(network, url)
+
+    organization = next((p["organization"] for p in pages if p["organization"]), None)
+    hints = countries.from_cctld(final_host, suffix)
+    hints += countries.from_language(home["lang"], home["url"])
+    if organization:
+        hints += _jsonld_country_hint(organization)
+    seen: set[tuple[str, str]] = set()
+    for page in pages:
+        for hint in page["country_hints"]:
+            key = (hint["kind"], "/".join(hint["countries"]))
+            if key not in seen:
+                seen.add(key)
+                hints.append(hint)
+
+    sizes = [organization["employees"]] if organization and organization.get("employees") else []
+    sizes += [e for page in pages for e in page["employees"]][:5]
+
+    return {
+        "version": SIGNALS_VERSION,
+        "domain": domain,
+        "error": None,
+        "final_url": final_url,
+        "redirects": list(redirects or []),
+        "offsite_redirect": offsite,
+        "pages": [
+            {"url": p["url"], "kind": p["kind"], "title": p["title"], "words": p["word_count"]}
+            for p in pages
+        ],
+        "skipped_pages": list(skipped or []),
+        "title": home["title"],
+        "description": home["description"],
+        "og": home["og"],
+        "lang": home["lang"],
+        "hreflangs": sorted({h for p in pages for h in p["hreflangs"]})[:30],
+        "detected_language": home["detected_language"]
+        or next((p["detected_language"] for p in pages if p["detected_language"]), None),
+        "generator": home["generator"],
+        "headings": [h for p in pages for h in p["headings"]][:30],
+        "text": {p["kind"]: p["text"] for p in reversed(pages)},
+        "footer": home["footer"],
+        "word_count": sum(p["word_count"] for p in pages),
+        "organization": organization,
+        "technologies": list(technologies.values()),
+        "cues": found_cues,
+        "country_hints": hints,
+        "employees": sizes,
+        "social": social,
+    }
+
+
+def failure_signals(
+    domain: str, code: str, message: str, url: str | None, **extra: Any
+) -> dict[str, Any]:
+    """Signals of a site that could not be judged: the error is kept so re-scoring agrees."""
+    return {
+        "version": SIGNALS_VERSION,
+        "domain": domain,
+        "error": {"code": code, "message": message, "url": url, **extra},
+    }

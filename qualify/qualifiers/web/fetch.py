@@ -66,6 +66,13 @@ class Page:
     cookies: list[str]
     html: str
     redirects: list[str] = field(default_factory=list)  # URLs passed through on the way
+    body: bytes = b""  # the decoded-from-transfer bytes ``html`` was made from
+    encoding: str = "utf-8"
+
+    @property
+    def utf8(self) -> bytes | None:
+        """The raw bytes when they are valid UTF-8 (the parser takes them as they are)."""
+        return self.body if self.encoding == "utf-8" else None
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -153,6 +160,10 @@ class Fetcher:
                 self._client.close()
                 self._client = None
 
+    def new_deadline(self) -> float:
+        """The wall-clock deadline for one domain starting now."""
+        return self._clock() + self.settings.deadline
+
     def remaining(self, deadline: float) -> float:
         return deadline - self._clock()
 
@@ -161,7 +172,7 @@ class Fetcher:
     def fetch_page(self, url: str, deadline: float) -> Page:
         """GET an HTML page; raises FetchError for anything but a usable 2xx HTML answer."""
         response, visited = self._follow(url, deadline, kind="page")
-        text = decode_text(response.body, response.content_type)
+        text, encoding = decode_text(response.body, response.content_type)
         wall = walls.detect_bot_wall(response.status, response.headers, text)
         if wall:
             raise FetchError(codes.BOT_WALL, wall, url=response.url)
@@ -175,6 +186,8 @@ class Fetcher:
             cookies=response.cookies,
             html=text,
             redirects=visited,
+            body=response.body,
+            encoding=encoding,
         )
 
     def robots_rules(self, url: str, deadline: float) -> robots.RobotsRules:
@@ -186,7 +199,7 @@ class Fetcher:
             return cached
         response, _ = self._follow(origin + "/robots.txt", deadline, kind="robots")
         status = response.status
-        text = decode_text(response.body, response.content_type)
+        text, _ = decode_text(response.body, response.content_type)
         if 200 <= status < 300:
             rules = robots.parse(text, ROBOTS_AGENT)
         elif status == 429 or (status >= 500 and not walls.detect_bot_wall(status, {}, text)):

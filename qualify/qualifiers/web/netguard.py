@@ -127,10 +127,10 @@ def check_host(host: str, *, allow_private: bool) -> None:
                 codes.BLOCKED_PRIVATE_ADDRESS, f"refused non-public address {host}", url=host
             )
         return
-    if not is_valid_hostname(host):
-        raise FetchError(codes.BLOCKED_PRIVATE_ADDRESS, f"refused malformed host {host!r}")
     if not allow_private and is_special_use_name(host):
         raise FetchError(codes.BLOCKED_PRIVATE_ADDRESS, f"refused non-public name {host}")
+    if not is_valid_hostname(host) and not (allow_private and host.isalnum()):
+        raise FetchError(codes.BLOCKED_PRIVATE_ADDRESS, f"refused malformed host {host!r}")
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
