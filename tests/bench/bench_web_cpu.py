@@ -13,11 +13,12 @@ import time
 from qualify.qualifiers.web import extract, scoring
 from qualify.qualifiers.web.icp import example_icp
 
-_WORDS = (
+_VOCABULARY = (
     "freight logistics platform carriers shippers visibility real-time tracking teams "
     "warehouse fleet api integration customers enterprise automate invoices routes "
     "dashboard reporting compliance secure cloud partners europe delivery"
-).split()
+)
+_WORDS = _VOCABULARY.split()
 
 
 def make_page(target_bytes: int = 250_000, seed: int = 7) -> str:
@@ -31,7 +32,8 @@ def make_page(target_bytes: int = 250_000, seed: int = 7) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>Acme Freight – Logistics software for modern fleets</title>",
         "<meta name='description' content='Freight visibility and fleet management for 3PLs.'>",
-        "<meta property='og:title' content='Acme Freight'><meta name='generator' content='Webflow'>",
+        "<meta property='og:title' content='Acme Freight'>",
+        "<meta name='generator' content='Webflow'>",
         "<link rel='stylesheet' href='https://cdn.prod.website-files.com/site.css'>",
         "<script src='https://js.hs-scripts.com/123.js'></script>",
         "<script src='https://cdn.segment.com/analytics.js/v1/x/analytics.min.js'></script>",

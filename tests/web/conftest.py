@@ -64,3 +64,8 @@ def reason(result: dict[str, Any], criterion: str) -> dict[str, Any]:
     found = [r for r in result["reasons"] if r["criterion"] == criterion]
     assert found, f"no reason for {criterion}: {result['reasons']}"
     return found[0]
+
+
+def reasons(result: dict[str, Any], criterion: str) -> str:
+    """The evidence of every reason for ``criterion``, joined (for substring checks)."""
+    return " | ".join(r["evidence"] for r in result["reasons"] if r["criterion"] == criterion)

@@ -74,7 +74,8 @@ ACME = {
             '<a href="https://www.linkedin.com/company/acme-freight">LinkedIn</a>',
             lang="de",
             description="Transportmanagement und Fuhrpark-Software für Speditionen und 3PL.",
-            head=HUBSPOT + SEGMENT
+            head=HUBSPOT
+            + SEGMENT
             + '<link rel="alternate" hreflang="en" href="https://acme-freight.example/en/">',
             jsonld={
                 "@context": "https://schema.org",
@@ -143,8 +144,7 @@ FLEETBASE = {
             description="Fleet tracking and route planning for freight forwarders.",
             head=SEGMENT,
             nav=FLEETBASE_NAV,
-            footer="© Fleetbase AG, Bahnhofstrasse 10, 8001 Zürich, Switzerland. "
-            "+41 44 123 45 67",
+            footer="© Fleetbase AG, Bahnhofstrasse 10, 8001 Zürich, Switzerland. +41 44 123 45 67",
         )
     ),
     "/about": html(
@@ -256,8 +256,7 @@ LOGISTICA_MADRID = {
             "más de 300 empresas confían en nosotros. Somos un equipo de 60 empleados en "
             "Madrid y Barcelona.</p>",
             lang="es",
-            footer="LogiMadrid S.L., Calle de Alcalá 50, 28014 Madrid, España · "
-            "+34 91 123 45 67",
+            footer="LogiMadrid S.L., Calle de Alcalá 50, 28014 Madrid, España · +34 91 123 45 67",
         )
     ),
 }
@@ -375,7 +374,7 @@ LEGACY = {
 
 # -- redirects ----------------------------------------------------------------------------
 REDIRECT_SAME = {"/": redirect("https://www.redirect-same.example/")}
-REDIRECT_SAME_WWW = {"/": ACME["/"]}
+REDIRECT_SAME_WWW = ACME
 OLD_BRAND = {"*": redirect("https://acme-freight.example/")}
 LOOP = {"/": redirect("/a"), "/a": redirect("/b", 302), "/b": redirect("/a", 307)}
 TO_PRIVATE = {"/": redirect("http://127.0.0.1:9/admin", 302)}

@@ -66,7 +66,7 @@ def fetch_homepage(domain: str, fetcher: Fetcher, deadline: float) -> Page:
     raise _best_error(errors)
 
 
-def _plan(nav: dict[str, str], home_url: str, limit: int) -> list[tuple[str, str]]:
+def _plan(nav: dict[str, str], home_url: str) -> list[tuple[str, str]]:
     chosen: list[tuple[str, str]] = []
     seen = {home_url.rstrip("/")}
     home_host = host_of(home_url)
@@ -80,8 +80,6 @@ def _plan(nav: dict[str, str], home_url: str, limit: int) -> list[tuple[str, str
             continue  # the legal notice already gives the address
         seen.add(url.rstrip("/"))
         chosen.append((kind, url))
-        if len(chosen) >= limit:
-            break
     return chosen
 
 
@@ -112,16 +110,22 @@ def crawl(domain: str, fetcher: Fetcher, deadline: float) -> dict[str, Any]:
 
     pages = [page]
     skipped: list[dict[str, str]] = []
-    for kind, url in _plan(links.nav, home.url, fetcher.settings.max_extra_pages):
+    visited = 0
+    for kind, url in _plan(links.nav, home.url):
+        if visited >= fetcher.settings.max_extra_pages:
+            break
         if fetcher.remaining(deadline) < _MIN_SECONDS_FOR_SUBPAGE:
             skipped.append({"url": url, "code": codes.TIMEOUT, "message": "no time left"})
             continue
         try:
             sub = fetcher.fetch_page(url, deadline)
         except FetchError as exc:
-            # A broken subpage costs that page's signals, not the domain's verdict.
+            # A broken subpage costs that page's signals, not the domain's verdict. A page
+            # robots.txt forbids was never requested, so the next candidate takes its place.
             skipped.append({"url": url, "code": exc.code, "message": exc.message})
+            visited += exc.code != codes.ROBOTS_DISALLOWED
             continue
+        visited += 1
         if not same_site(host_of(sub.url), host_of(home.url)):
             skipped.append({"url": url, "code": "offsite", "message": f"went to {sub.url}"})
             continue

@@ -198,16 +198,17 @@ def score(signals: dict[str, Any], icp: dict[str, Any]) -> dict[str, Any]:
     notes = []
     if tripped:
         verdict = "unqualified"
-        names = ", ".join(next((t for t in a.tripped if t in hard), a.criterion) for a in tripped)
-        notes.append(
-            {
-                "criterion": "hard_filters",
-                "outcome": MISMATCH,
-                "points": 0,
-                "evidence": f"hard filter {names}: {tripped[0].evidence}",
-                "source_url": tripped[0].source_url,
-            }
-        )
+        for a in tripped:
+            name = next((t for t in a.tripped if t in hard), a.criterion)
+            notes.append(
+                {
+                    "criterion": "hard_filters",
+                    "outcome": MISMATCH,
+                    "points": 0,
+                    "evidence": f"hard filter {name}: {a.evidence}",
+                    "source_url": a.source_url,
+                }
+            )
     elif final_score is None:
         verdict = "unknown"
     elif final_score >= thresholds["qualified"]:
