@@ -31,6 +31,7 @@ class Request:
     scheme: str
     host: str
     path: str  # with query
+    port: int = 0  # the fixture server's own port
 
 
 Handler = Resp | Callable[[Request], Resp]
@@ -50,6 +51,7 @@ class FixtureServer:
     def __init__(self, sites: dict[str, Site]) -> None:
         self.sites = sites
         self.log: list[tuple[str, str, str]] = []  # (scheme, host, path) of every request
+        self.user_agents: set[str] = set()
         self._log_lock = threading.Lock()
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -105,16 +107,18 @@ class FixtureServer:
                 pass  # keep pytest output clean
 
             def do_GET(self) -> None:
+                server.user_agents.add(self.headers.get("User-Agent") or "")
                 if self.path.startswith("/fetch?"):
                     targets = parse_qs(urlsplit(self.path).query).get("url", [""])
                     parts = urlsplit(targets[0])
                     path = parts.path or "/"
                     if parts.query:
                         path += "?" + parts.query
-                    request = Request(parts.scheme, (parts.hostname or "").lower(), path)
+                    host = (parts.hostname or "").lower()
+                    request = Request(parts.scheme, host, path, server.port)
                 else:
                     host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
-                    request = Request("http", host, self.path)
+                    request = Request("http", host, self.path, server.port)
                 self._send(server.resolve(request))
 
             def _send(self, resp: Resp) -> None:

@@ -437,6 +437,23 @@ ROBOTS_5XX = {
     "/robots.txt": Resp(503, "down", content_type="text/plain"),
 }
 
+# -- politeness and direct-mode helpers -------------------------------------------------
+CRAWL_DELAY = {
+    "/": html(page("Slow please", '<p>Read <a href="/about">about us</a>.</p>')),
+    "/about": html(page("About", "<p>About us.</p>")),
+    "/robots.txt": Resp(200, "User-agent: *\nCrawl-delay: 2\n", content_type="text/plain"),
+}
+# Redirects to another name on the fixture server's own port (direct-mode tests).
+HOP = {"/": lambda r: redirect(f"http://www.hop.example:{r.port}/")}
+HOP_WWW = {"/": html(page("Landed", "<p>Second hop.</p>"))}
+DATADOME_200 = {
+    "/": html(
+        '<html><head><title>example</title></head><body><script src="https://ct.captcha-'
+        'delivery.com/c.js"></script><p>Please enable JS and disable any ad blocker</p>'
+        "</body></html>"
+    )
+}
+
 # -- network failures the gateway reports ------------------------------------------------
 TLS_THEN_HTTP = {"https:*": failure("tls_invalid"), "/": FLEETBASE["/"]}
 TLS_ONLY = {"https:*": failure("tls_invalid"), "http:*": failure("connect_failed")}
@@ -504,4 +521,8 @@ SITES: dict[str, Site] = {
     "dns-flaky.example": DNS_FLAKY,
     "timing-out.example": TIMING_OUT,
     "www.www-only.example": WWW_ONLY_WWW,
+    "crawl-delay.example": CRAWL_DELAY,
+    "hop.example": HOP,
+    "www.hop.example": HOP_WWW,
+    "captcha.example": DATADOME_200,
 }

@@ -35,6 +35,19 @@ _NAT64_PREFIXES = (
     ipaddress.IPv6Network("64:ff9b::/96"),
     ipaddress.IPv6Network("64:ff9b:1::/48"),
 )
+# Blocked whatever the running Python's ipaddress tables say (they changed across 3.11
+# patch releases): special-purpose ranges, including cloud metadata (169.254.169.254,
+# Oracle's 192.0.0.192, Alibaba's 100.100.100.200).
+_ALWAYS_BLOCKED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3",
+        "::/128", "::1/128", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10",
+        "ff00::/8",
+    )
+)  # fmt: skip
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -65,6 +78,8 @@ def is_public_ip(address: str | IPAddress) -> bool:
         inner = embedded_ipv4(ip)
         if inner:
             return all(is_public_ip(v4) for v4 in inner)
+    if any(ip.version == net.version and ip in net for net in _ALWAYS_BLOCKED):
+        return False
     # is_global alone lets multicast and some reserved blocks through, so check each class.
     return bool(
         ip.is_global
