@@ -121,7 +121,8 @@ def industries(corpus: Corpus, wanted: list[dict[str, Any]]) -> Assessment:
         )  # fmt: skip
     strength, industry, hits = best
     hits.sort(key=lambda h: not h.strong)
-    outcome = MATCH if strength >= 3 else PARTIAL
+    # Two different keywords, or one repeated in a prominent place, make a match.
+    outcome = MATCH if strength >= 3 or len({h.keyword for h in hits}) >= 2 else PARTIAL
     evidence = f"{industry['name']}: {_quote_hits(hits)}"
     return Assessment("industries", outcome, evidence, hits[0].url)
 
@@ -183,7 +184,10 @@ def business_model(cues: dict[str, dict[str, str]], wanted: list[str]) -> Assess
     observed = {m: s for m, s in scores.items() if s[0] >= 1.5}
     if not observed:
         return Assessment("business_model", UNKNOWN, "no clear B2B, B2C or shop cues")
-    primary = max(observed, key=lambda m: observed[m][0])
+    top = max(s for s, _ in observed.values())
+    leaders = [m for m in observed if observed[m][0] >= top]
+    # On a tie (a shop is both "ecommerce" and "b2c") the wanted model leads.
+    primary = next((m for m in leaders if m in wanted), leaders[0])
 
     def cite(model: str) -> tuple[str, str | None]:
         names = observed[model][1][:3]
