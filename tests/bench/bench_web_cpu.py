@@ -1,6 +1,9 @@
 """CPU cost of parse + signals + score for a ~250 KB homepage; prints, asserts nothing.
 
 Run: python tests/bench/bench_web_cpu.py [--repeat 200]
+
+Measures process CPU time (time.process_time) per page over repeated runs, after a
+warm-up, and prints the median, mean and 90th percentile. Fetching is not included.
 """
 
 from __future__ import annotations
@@ -83,12 +86,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
     html = make_page()
+    raw = html.encode()  # the fetcher hands the parser the page's UTF-8 bytes as received
     icp = example_icp()
     url = "https://acme-freight.example/"
     headers = {"server": "cloudflare", "content-type": "text/html"}
 
     def once() -> None:
-        page, _links = extract.parse_page(html, url, headers=headers, cookies=["hubspotutk"])
+        page, _links = extract.parse_page(
+            html, url, headers=headers, cookies=["hubspotutk"], utf8=raw
+        )
         signals = extract.merge_site("acme-freight.example", [page], final_url=url)
         scoring.score(signals, icp)
 

@@ -94,6 +94,175 @@ def _same_site_host(host: str, page_host: str) -> bool:
     return host == page_host or host.endswith("." + page_host) or page_host.endswith("." + host)
 
 
+@dataclass
+class _Assets:
+    ld_blocks: list[str] = field(default_factory=list)
+    script_hosts: list[str] = field(default_factory=list)
+    referenced: set[str] = field(default_factory=set)
+    haystack: str = ""
+
+
+def _read_head(tree: LexborHTMLParser) -> dict[str, Any]:
+    root = tree.root
+    root_attrs = root.attributes if root is not None else {}
+    title_node = tree.css_first("title")
+    meta: dict[str, str] = {}
+    for node in tree.css("meta"):
+        attrs = node.attributes
+        key = (attrs.get("property") or attrs.get("name") or "").strip().lower()
+        if key and key not in meta and attrs.get("content"):
+            meta[key] = attrs["content"] or ""
+    og = {k[3:]: _clean(v, 300) for k, v in meta.items() if k.startswith("og:")}
+    hreflangs = {h for n in tree.css("link[hreflang]") if (h := n.attributes.get("hreflang"))}
+    return {
+        "title": _clean(title_node.text() if title_node else "", 200),
+        "description": _clean(meta.get("description") or og.get("description"), 400),
+        "og": og,
+        "lang": (root_attrs.get("lang") or "").strip()[:20] or None,
+        "hreflangs": sorted(hreflangs)[:30],
+        "generator": _clean(meta.get("generator"), 100) or None,
+        "root_attrs": str(root_attrs),
+    }
+
+
+def _read_assets(
+    tree: LexborHTMLParser, html: str, url: str, root_attrs: str, links: PageLinks
+) -> _Assets:
+    """Scripts, frames and asset links: JSON-LD blocks and where technologies show.
+
+    Technology hosts and markers are searched in a compact haystack (the <head>, asset
+    URLs, the start of every inline script, <noscript> pixels, <html>/<body> attributes)
+    rather than the whole page: loader snippets live there, and it costs a fraction.
+    """
+    page_host = _host_of(url)
+    assets = _Assets()
+    haystack = [root_attrs]
+    for node in tree.css("script"):
+        attrs = node.attributes
+        src = attrs.get("src")
+        if src:
+            absolute = urljoin(url, src)
+            links.resource_urls.append(absolute)
+            haystack.append(absolute)
+            host = _host_of(absolute)
+            if host and host != page_host:
+                assets.script_hosts.append(host)
+            continue
+        script_type = (attrs.get("type") or "").lower()
+        if script_type == "application/ld+json":
+            assets.ld_blocks.append(node.text())
+        else:
+            haystack.append(f"{script_type} {attrs.get('id') or ''} {node.text()[:1500]}")
+    for node in tree.css("link[href], iframe[src], frame[src]"):
+        attrs = node.attributes
+        ref = attrs.get("href") or attrs.get("src") or ""
+        haystack.append(ref)
+        if node.tag != "link":
+            links.resource_urls.append(urljoin(url, ref))
+    haystack += [node.html or "" for node in tree.css("noscript")[:20]]
+    if tree.body is not None:
+        haystack.append(str(tree.body.attributes))
+    body_at = html.find("<body", 0, 60_000)
+    haystack.append(html[: body_at if body_at > 0 else 60_000])
+    assets.haystack = " ".join(haystack)
+    assets.referenced = {m.lower() for m in _HOST_REF.findall(assets.haystack)}
+    if "\\/\\/" in assets.haystack:
+        assets.referenced |= {m.lower() for m in _ESCAPED_HOST_REF.findall(assets.haystack)}
+    assets.referenced.discard(page_host)
+    return assets
+
+
+def _read_links(
+    tree: LexborHTMLParser, url: str, links: PageLinks
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Navigation (same-site), social profiles, app stores and job boards (off-site)."""
+    page_host = _host_of(url)
+    fingerprints = fingerprint_table()
+    social: dict[str, str] = {}
+    found: dict[str, dict[str, str]] = {}
+    for node in tree.css("a[href]")[:MAX_LINKS]:
+        href = (node.attributes.get("href") or "").strip()
+        if not href or href.startswith(("#", "mailto:", "tel:", "javascript:", "data:")):
+            continue
+        if href.startswith(("http://", "https://", "//")):
+            host = _host_of(href)
+            if not _same_site_host(host, page_host):
+                absolute = urljoin(url, href)
+                links.link_urls.append(absolute)
+                network = cues.social_network(absolute)
+                if network and network not in social:
+                    social[network] = absolute[:200]
+                elif host.endswith(cues.APP_STORE_HOSTS):
+                    found.setdefault("consumer_app", _cue(f"link to {host}", url))
+                elif "job_board" not in found:
+                    fp = fingerprints.host_match(host)
+                    ats = fp is not None and fp.category == "ats"
+                    if ats or host.endswith(cues.JOB_BOARD_HOSTS):
+                        found["job_board"] = _cue(f"link to {host}", url)
+                continue
+        path = href.split("?", 1)[0].split("#", 1)[0].lower()
+        path = path if path.startswith(("/", "http")) else "/" + path
+        nav = cues.nav_kind(path, _clean(node.text(), 60).lower())
+        if nav and nav not in links.nav:
+            links.nav[nav] = urljoin(url, href).split("#", 1)[0]
+    for nav, cue in (("pricing", "pricing_page"), ("careers", "careers_page"), ("cart", "cart")):
+        if links.nav.get(nav):
+            found.setdefault(cue, _cue(f"link to {links.nav[nav]}", url))
+    if social:
+        found["social_profiles"] = _cue("profiles: " + ", ".join(sorted(social)), url)
+    return social, found
+
+
+def _read_texts(tree: LexborHTMLParser) -> tuple[str, str, str]:
+    """(header and navigation text, main copy, footer text); strips them off the tree."""
+    tree.strip_tags(_NOT_TEXT)
+    footer_node = tree.css_first("footer") or tree.css_first('[id*="footer"], [class*="footer"]')
+    footer = footer_node.text(separator=" ", strip=True) if footer_node is not None else ""
+    # Header and navigation text counts for cues ("Book a demo" buttons live there) but not
+    # as page copy, so it is read once and then removed along with the footer.
+    chrome = " ".join(
+        n.text(separator=" ", strip=True) for n in tree.css("header, nav") if not _in_header(n)
+    )
+    if footer_node is not None:
+        footer_node.decompose()
+    tree.strip_tags(["header", "nav", "footer"])
+    body = tree.body
+    main = body.text(separator=" ", strip=True) if body is not None else ""
+    return chrome, main, footer
+
+
+def _cue(evidence: str, url: str) -> dict[str, str]:
+    return {"evidence": evidence, "source_url": url}
+
+
+def _country_hints(
+    sample: str, main: str, footer: str, kind: str, label: str, url: str
+) -> list[dict[str, Any]]:
+    hints = countries.from_phones(sample, label, url)
+    footer = _clean(footer, 4000)
+    if footer:
+        hints += countries.from_legal_forms(footer, "footer", url)
+        hints += countries.from_places(footer, "footer", url)
+    copyright_at = main.find("©")
+    if copyright_at >= 0:
+        hints += countries.from_legal_forms(main[copyright_at : copyright_at + 200], label, url)
+    if kind in _ADDRESS_KINDS:  # addresses and legal names live on these pages
+        hints += countries.from_legal_forms(main[:MAX_ANALYSED_CHARS], label, url)
+        hints += countries.from_places(main[:MAX_ANALYSED_CHARS], label, url)
+    if kind in ("home", "pricing"):
+        hints += countries.from_currency(sample, label, url)
+    return hints
+
+
+def _sizes(sample: str, sample_lower: str, label: str, url: str) -> list[dict[str, Any]]:
+    sizes: list[dict[str, Any]] = []
+    for lo, hi in _windows(sample_lower, _EMPLOYEE_STEMS):
+        sizes += employees.from_text(sample[lo:hi], label, url, limit=3 - len(sizes))
+        if len(sizes) >= 3:
+            break
+    return sizes
+
+
 def parse_page(
     html: str,
     url: str,
@@ -109,210 +278,60 @@ def parse_page(
     directly, which saves re-encoding ``html`` (a sizeable share of the parse cost).
     """
     tree = LexborHTMLParser(utf8 if utf8 is not None else html)
-    page_host = _host_of(url)
     label = "home" if kind == "home" else f"{kind} page"
     links = PageLinks()
-    fingerprints = fingerprint_table()
 
-    root = tree.root
-    root_attrs = root.attributes if root is not None else {}
-    lang_attr = (root_attrs.get("lang") or "").strip()
-    title_node = tree.css_first("title")
-    title = _clean(title_node.text() if title_node else "", 200)
-
-    meta: dict[str, str] = {}
-    for node in tree.css("meta"):
-        attrs = node.attributes
-        key = (attrs.get("property") or attrs.get("name") or "").strip().lower()
-        if key and key not in meta and attrs.get("content"):
-            meta[key] = attrs["content"] or ""
-    og = {k[3:]: _clean(v, 300) for k, v in meta.items() if k.startswith("og:")}
-    description = _clean(meta.get("description") or og.get("description"), 400)
-    generator = _clean(meta.get("generator"), 100)
-    hreflangs = sorted(
-        {h for n in tree.css("link[hreflang]") if (h := (n.attributes.get("hreflang") or ""))}
-    )[:30]
-
-    # Technology hosts and markers are searched in a compact haystack (the <head>, asset
-    # URLs, the start of every inline script, <noscript> pixels, <html>/<body> attributes)
-    # rather than the whole page: loader snippets live there, and it costs a fraction.
-    haystack: list[str] = [str(root_attrs)]
-    ld_blocks: list[str] = []
-    script_hosts: list[str] = []
-    for node in tree.css("script"):
-        attrs = node.attributes
-        src = attrs.get("src")
-        if src:
-            absolute = urljoin(url, src)
-            links.resource_urls.append(absolute)
-            haystack.append(absolute)
-            host = _host_of(absolute)
-            if host and host != page_host:
-                script_hosts.append(host)
-            continue
-        kind_attr = (attrs.get("type") or "").lower()
-        if kind_attr == "application/ld+json":
-            ld_blocks.append(node.text())
-        else:
-            haystack.append(f"{kind_attr} {attrs.get('id') or ''} {node.text()[:1500]}")
-    for node in tree.css("link[href], iframe[src], frame[src]"):
-        attrs = node.attributes
-        ref = attrs.get("href") or attrs.get("src") or ""
-        haystack.append(ref)
-        if node.tag != "link":
-            links.resource_urls.append(urljoin(url, ref))
-    haystack += [node.html or "" for node in tree.css("noscript")[:20]]
-    body = tree.body
-    if body is not None:
-        haystack.append(str(body.attributes))
-    body_at = html.find("<body", 0, 60_000)
-    haystack.append(html[: body_at if body_at > 0 else 60_000])
-    hay = " ".join(haystack)
-    referenced = {m.lower() for m in _HOST_REF.findall(hay)}
-    if "\\/\\/" in hay:
-        referenced |= {m.lower() for m in _ESCAPED_HOST_REF.findall(hay)}
-    referenced.discard(page_host)
-
-    social: dict[str, str] = {}
-    site_cues: dict[str, dict[str, str]] = {}
-    for node in tree.css("a[href]")[:MAX_LINKS]:
-        href = (node.attributes.get("href") or "").strip()
-        if not href or href.startswith(("#", "mailto:", "tel:", "javascript:", "data:")):
-            continue
-        if href.startswith(("http://", "https://", "//")):
-            host = _host_of(href)
-            if not _same_site_host(host, page_host):
-                absolute = urljoin(url, href)
-                links.link_urls.append(absolute)
-                network = cues.social_network(absolute)
-                if network and network not in social:
-                    social[network] = absolute[:200]
-                elif host.endswith(cues.APP_STORE_HOSTS):
-                    site_cues.setdefault(
-                        "consumer_app", {"evidence": f"link to {host}", "source_url": url}
-                    )
-                elif "job_board" not in site_cues:
-                    fp = fingerprints.host_match(host)
-                    if (fp is not None and fp.category == "ats") or host.endswith(
-                        cues.JOB_BOARD_HOSTS
-                    ):
-                        site_cues["job_board"] = {"evidence": f"link to {host}", "source_url": url}
-                continue
-        path = href.split("?", 1)[0].split("#", 1)[0].lower()
-        nav = cues.nav_kind(path if path.startswith(("/", "http")) else "/" + path,
-                            _clean(node.text(), 60).lower())  # fmt: skip
-        if nav and nav not in links.nav:
-            links.nav[nav] = urljoin(url, href).split("#", 1)[0]
-
-    headings = [
-        _clean(h.text(), 120) for h in tree.css("h1, h2")[: MAX_HEADINGS * 2] if h.text().strip()
-    ][:MAX_HEADINGS]
-
-    tree.strip_tags(_NOT_TEXT)
-    footer_node = tree.css_first("footer") or tree.css_first('[id*="footer"], [class*="footer"]')
-    footer = footer_node.text(separator=" ", strip=True) if footer_node is not None else ""
-    # Header and navigation text counts for cues ("Book a demo" buttons live there) but not
-    # as page copy, so it is read once and then removed along with the footer.
-    chrome_text = " ".join(
-        n.text(separator=" ", strip=True) for n in tree.css("header, nav") if not _in_header(n)
-    )
-    if footer_node is not None:
-        footer_node.decompose()
-    tree.strip_tags(["header", "nav", "footer"])
-    body = tree.body
-    main_text = body.text(separator=" ", strip=True) if body is not None else ""
-    word_count = (main_text.count(" ") + 1 if main_text else 0) + (
-        chrome_text.count(" ") + footer.count(" ")
-    )
+    head = _read_head(tree)
+    assets = _read_assets(tree, html, url, head.pop("root_attrs"), links)
+    social, link_cues = _read_links(tree, url, links)
+    headings = [_clean(h.text(), 120) for h in tree.css("h1, h2")[: MAX_HEADINGS * 2]]
+    headings = [h for h in headings if h][:MAX_HEADINGS]
+    chrome, main, footer = _read_texts(tree)
+    word_count = (main.count(" ") + 1 if main else 0) + chrome.count(" ") + footer.count(" ")
     # Analysis looks at a bounded sample: the chrome, the start of the copy, the footer.
-    sample = " ".join([chrome_text[:3000], main_text[:MAX_ANALYSED_CHARS], footer[:3000]])
+    sample = " ".join([chrome[:3000], main[:MAX_ANALYSED_CHARS], footer[:3000]])
     sample_lower = sample.lower()
-    words = cues.tokens(sample_lower)
 
-    found_cues = cues.find_phrases(sample, sample_lower, words, label, url)
-    for cue, value in site_cues.items():
-        found_cues.setdefault(cue, value)
-    for nav_kind, cue in (("pricing", "pricing_page"), ("careers", "careers_page"),
-                          ("cart", "cart")):  # fmt: skip
-        if links.nav.get(nav_kind):
-            found_cues.setdefault(
-                cue, {"evidence": f"link to {links.nav[nav_kind]}", "source_url": url}
-            )
-    if social:
-        found_cues["social_profiles"] = {
-            "evidence": "profiles: " + ", ".join(sorted(social)),
-            "source_url": url,
-        }
+    found = cues.find_phrases(sample, sample_lower, cues.tokens(sample_lower), label, url)
+    for cue, value in link_cues.items():
+        found.setdefault(cue, value)
+    ld = jsonld.parse_blocks(assets.ld_blocks, url)
+    if ld["offers"]:
+        found["product_offers"] = _cue(f"{label}: {ld['offers']} schema.org Product/Offer", url)
+    elif head["og"].get("type", "").lower() == "product":
+        found["product_offers"] = _cue(f"{label}: og:type product", url)
 
-    ld = jsonld.parse_blocks(ld_blocks, url)
-    if ld["offers"] or og.get("type", "").lower() == "product":
-        found_cues["product_offers"] = {
-            "evidence": f"{label}: {ld['offers']} schema.org Product/Offer items"
-            if ld["offers"] else f"{label}: og:type product",
-            "source_url": url,
-        }  # fmt: skip
-
-    technologies = fingerprints.detect(
-        script_hosts=script_hosts,
-        referenced_hosts=sorted(referenced),
-        html_lower=hay.lower(),
-        generator=generator,
+    technologies = fingerprint_table().detect(
+        script_hosts=assets.script_hosts,
+        referenced_hosts=sorted(assets.referenced),
+        html_lower=assets.haystack.lower(),
+        generator=head["generator"] or "",
         headers=headers or {},
         cookies=cookies or [],
     )
     for tech in technologies:
         tech["source_url"] = url
-        if tech["category"] == "ecommerce" and "ecommerce_platform" not in found_cues:
-            found_cues["ecommerce_platform"] = {
-                "evidence": f"{tech['name']} ({tech['evidence']})",
-                "source_url": url,
-            }
+        if tech["category"] == "ecommerce" and "ecommerce_platform" not in found:
+            found["ecommerce_platform"] = _cue(f"{tech['name']} ({tech['evidence']})", url)
 
-    hints = countries.from_phones(sample, label, url)
-    footer_clean = _clean(footer, 4000)
-    if footer_clean:
-        hints += countries.from_legal_forms(footer_clean, "footer", url)
-        hints += countries.from_places(footer_clean, "footer", url)
-    copyright_at = main_text.find("©")
-    if copyright_at >= 0:
-        hints += countries.from_legal_forms(main_text[copyright_at : copyright_at + 200],
-                                            label, url)  # fmt: skip
-    if kind in _ADDRESS_KINDS:
-        hints += countries.from_legal_forms(main_text[:MAX_ANALYSED_CHARS], label, url)
-        hints += countries.from_places(main_text[:MAX_ANALYSED_CHARS], label, url)
-    if kind in ("home", "pricing"):
-        hints += countries.from_currency(sample, label, url)
-
-    sizes: list[dict[str, Any]] = []
-    for lo, hi in _windows(sample_lower, _EMPLOYEE_STEMS):
-        sizes += employees.from_text(sample[lo:hi], label, url, limit=3 - len(sizes))
-        if len(sizes) >= 3:
-            break
-
-    signals: dict[str, Any] = {
+    return {
         "url": url,
         "kind": kind,
-        "title": title,
-        "description": description,
-        "og": og,
-        "lang": lang_attr[:20] or None,
-        "hreflangs": hreflangs,
-        "generator": generator or None,
+        **head,
         "headings": headings,
-        "text": _clean(main_text[: MAX_TEXT_CHARS * 2], MAX_TEXT_CHARS),
+        "text": _clean(main[: MAX_TEXT_CHARS * 2], MAX_TEXT_CHARS),
         "footer": _clean(footer, MAX_FOOTER_CHARS),
         "word_count": word_count,
-        "detected_language": language.detect(main_text[:4000].lower() or sample_lower),
+        "detected_language": language.detect(main[:4000].lower() or sample_lower),
         "organization": ld["organization"],
         "jsonld_types": ld["types"],
         "technologies": technologies,
-        "cues": found_cues,
-        "country_hints": hints,
-        "employees": sizes,
+        "cues": found,
+        "country_hints": _country_hints(sample, main, footer, kind, label, url),
+        "employees": _sizes(sample, sample_lower, label, url),
         "social": social,
         "nav": dict(links.nav),
-    }
-    return signals, links
+    }, links
 
 
 def _jsonld_country_hint(org: dict[str, Any]) -> list[dict[str, Any]]:

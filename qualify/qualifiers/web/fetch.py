@@ -123,6 +123,22 @@ def _classify_exception(exc: Exception, url: str, via_gateway: bool) -> FetchErr
     return FetchError(codes.CONNECT_FAILED, f"connection to {peer} failed: {exc}", url=url)
 
 
+def _status_error(response: Response, what: str = "") -> FetchError:
+    """The taxonomy error for a non-2xx final response."""
+    status, url = response.status, response.url
+    label = f"{what} " if what else ""
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if status == 429:
+        message = f"{label}HTTP 429 Too Many Requests"
+        return FetchError(codes.HTTP_429, message, url=url, retry_after=retry_after)
+    if status == 408:
+        return FetchError(codes.TIMEOUT, f"{label}HTTP 408 Request Timeout", url=url)
+    if status >= 500:
+        message = f"{label}HTTP {status} server error"
+        return FetchError(codes.HTTP_5XX, message, url=url, retry_after=retry_after)
+    return FetchError(codes.HTTP_4XX, f"{label}HTTP {status}", url=url)
+
+
 class Fetcher:
     """Shared by all worker threads of a process; all mutable state is thread-safe."""
 
@@ -176,7 +192,8 @@ class Fetcher:
         wall = walls.detect_bot_wall(response.status, response.headers, text)
         if wall:
             raise FetchError(codes.BOT_WALL, wall, url=response.url)
-        self._raise_for_status(response)
+        if not 200 <= response.status < 300:
+            raise _status_error(response)
         if not response.content_type and not _looks_like_html(text):
             raise FetchError(codes.NON_HTML, "response without a type is not HTML", url=url)
         return Page(
@@ -203,35 +220,15 @@ class Fetcher:
         if 200 <= status < 300:
             rules = robots.parse(text, ROBOTS_AGENT)
         elif status == 429 or (status >= 500 and not walls.detect_bot_wall(status, {}, text)):
-            # RFC 9309: an unreachable robots.txt means "assume disallowed" for now.
-            self._raise_for_status(response, what="robots.txt")
-            raise AssertionError("unreachable")
+            # RFC 9309: an unreachable robots.txt means "assume disallowed" for now, so the
+            # domain waits for a retry instead of being crawled.
+            raise _status_error(response, what="robots.txt")
         else:
             rules = robots.ALLOW_ALL  # 4xx (or a challenge page): no rules to follow
         self._robots.put(origin, rules)
         return rules
 
     # -- internals ---------------------------------------------------------------------
-
-    def _raise_for_status(self, response: Response, what: str = "") -> None:
-        status, url = response.status, response.url
-        label = f"{what} " if what else ""
-        if 200 <= status < 300:
-            return
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if status == 429:
-            raise FetchError(
-                codes.HTTP_429, f"{label}HTTP 429 Too Many Requests", url=url,
-                retry_after=retry_after,
-            )  # fmt: skip
-        if status == 408:
-            raise FetchError(codes.TIMEOUT, f"{label}HTTP 408 Request Timeout", url=url)
-        if status >= 500:
-            raise FetchError(
-                codes.HTTP_5XX, f"{label}HTTP {status} server error", url=url,
-                retry_after=retry_after,
-            )  # fmt: skip
-        raise FetchError(codes.HTTP_4XX, f"{label}HTTP {status}", url=url)
 
     def _follow(self, url: str, deadline: float, *, kind: str) -> tuple[Response, list[str]]:
         """Request ``url``, following at most ``max_redirects`` redirects, each re-checked."""
