@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import qualify.qualifiers.web as web
-from qualify.qualifiers.web import config, netguard
+from qualify.qualifiers.web import config, domains, netguard
 from qualify.qualifiers.web.codes import FetchError
 from qualify.qualifiers.web.fetch import Fetcher
 from qualify.qualifiers.web.transport import make_client
@@ -207,3 +207,31 @@ def test_proxy_environment_is_ignored(monkeypatch):
     with client:
         assert client._trust_env is False  # the setting is the contract
     assert isinstance(client, httpx.Client)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Acme.COM.", "acme.com"),
+        ("https://www.acme.co.uk/about", "www.acme.co.uk"),
+        ("bücher.de", "xn--bcher-kva.de"),
+        ("acme-freight.example", "acme-freight.example"),
+    ],
+)
+def test_domains_are_normalised(raw, expected):
+    assert domains.normalize_domain(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["localhost", "printer.local", "8.8.8.8", "[::1]", "acme.com:8080", "foo.notatld",
+            "-bad-.com", "a..b.com", ""],
+)  # fmt: skip
+def test_domains_that_are_not_public_hostnames(raw):
+    with pytest.raises(ValueError):
+        domains.normalize_domain(raw)
+
+
+def test_same_site_uses_the_public_suffix_list():
+    assert domains.same_site("www.acme.co.uk", "shop.acme.co.uk")
+    assert not domains.same_site("acme.co.uk", "other.co.uk")
+    assert domains.registrable_domain("jobs.acme-freight.example") == "acme-freight.example"
