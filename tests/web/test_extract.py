@@ -249,3 +249,28 @@ def test_parked_and_bot_wall_detection_rules():
     assert walls.detect_bot_wall(200, {}, big) is None
     assert walls.detect_bot_wall(200, {"x-datadome": "protected"}, "ok") is None
     assert walls.detect_bot_wall(403, {"x-datadome": "protected"}, "ok")
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "", "<", "\x00\x01\x02 binary", "<html><body>" + "<div>" * 500 + "deep",
+        "<script>never closed", "<a href='http://[::1'>bad url</a>",
+        '<script type="application/ld+json">' + "[" * 10_000 + "</script>",
+        "<meta name=generator content=''><title></title>" + "<p>x</p>" * 20_000,
+    ],
+)  # fmt: skip
+def test_hostile_markup_does_not_crash_extraction(html):
+    signals, _ = parse(html)
+    site = extract.merge_site("acme.example", [signals], final_url=URL)
+    json.dumps(site)
+
+
+def test_absurd_nesting_is_cut_before_parsing():
+    deep = "<html><head><title>Deep</title></head><body><p>start</p>" + "<div>" * 60_000
+    signals, _ = parse(deep + "<p>tail</p></body></html>")
+    assert signals["title"] == "Deep" and "start" in signals["text"]
+    assert "tail" not in signals["text"]
+    # Many tags at a sane depth are left alone.
+    flat = "<html><body>" + "<div><p>x</p></div>" * 15_000 + "<p>tail</p></body></html>"
+    assert extract.bound_depth(flat) is flat

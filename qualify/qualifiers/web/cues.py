@@ -205,8 +205,11 @@ JOB_BOARD_HOSTS = (
 
 def social_network(url: str) -> str | None:
     """The network of a company profile link, ignoring share buttons."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").removeprefix("www.")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").removeprefix("www.")
+    except ValueError:
+        return None
     host = host[host.find(".") + 1 :] if host.count(".") > 1 else host  # de.linkedin.com
     network = SOCIAL_HOSTS.get(host)
     if network is None or any(p in parts.path for p in _SHARE_PATHS) or len(parts.path) < 2:

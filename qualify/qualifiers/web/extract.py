@@ -31,6 +31,14 @@ _ESCAPED_HOST_REF = re.compile(
     r"\\/\\/([a-zA-Z0-9][a-zA-Z0-9.-]{0,200}\.[a-zA-Z]{2,24})(?![a-zA-Z0-9-])"
 )
 MAX_ANALYSED_CHARS = 10_000  # start of the copy searched for cues, hints and sizes
+# lexbor's tree building is quadratic in nesting depth (50,000 nested <div>s take seconds),
+# so a page with that many tags has its depth measured and is cut where it gets absurd.
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)")
+_VOID = "area base br col embed hr img input link meta param source track wbr"
+_SELF_CLOSING = "p li dt dd tr td th option optgroup rt rp"  # closed by the next sibling
+_NO_DEPTH = frozenset(f"{_VOID} {_SELF_CLOSING}".split())
+MAX_TAGS_UNCHECKED = 20_000
+MAX_DEPTH = 2_000
 _NOT_TEXT = ["script", "style", "noscript", "svg", "template", "iframe", "object", "canvas"]
 _EMPLOYEE_STEMS = (
     "employ", "mitarbeit", "staff", "team ", "people", "collaborat", "salarié", "emplead",
@@ -50,6 +58,29 @@ class PageLinks:
 
 def _clean(text: str | None, limit: int = 300) -> str:
     return " ".join((text or "").split())[:limit]
+
+
+def bound_depth(html: str) -> str:
+    """``html`` cut before the first tag nested deeper than MAX_DEPTH (usually unchanged)."""
+    if html.count("<") <= MAX_TAGS_UNCHECKED:
+        return html  # too few tags for the depth to matter
+    depth = 0
+    for match in _TAG.finditer(html):
+        if match.group(1):
+            depth = max(0, depth - 1)
+        elif match.group(2).lower() not in _NO_DEPTH:
+            depth += 1
+            if depth > MAX_DEPTH:
+                return html[: match.start()]
+    return html
+
+
+def _join(base: str, ref: str) -> str:
+    """urljoin that survives hostile markup (an unclosed IPv6 bracket raises ValueError)."""
+    try:
+        return urljoin(base, ref)
+    except ValueError:
+        return base
 
 
 def _host_of(url: str) -> str:
@@ -141,7 +172,7 @@ def _read_assets(
         attrs = node.attributes
         src = attrs.get("src")
         if src:
-            absolute = urljoin(url, src)
+            absolute = _join(url, src)
             links.resource_urls.append(absolute)
             haystack.append(absolute)
             host = _host_of(absolute)
@@ -158,7 +189,7 @@ def _read_assets(
         ref = attrs.get("href") or attrs.get("src") or ""
         haystack.append(ref)
         if node.tag != "link":
-            links.resource_urls.append(urljoin(url, ref))
+            links.resource_urls.append(_join(url, ref))
     haystack += [node.html or "" for node in tree.css("noscript")[:20]]
     if tree.body is not None:
         haystack.append(str(tree.body.attributes))
@@ -187,7 +218,7 @@ def _read_links(
         if href.startswith(("http://", "https://", "//")):
             host = _host_of(href)
             if not _same_site_host(host, page_host):
-                absolute = urljoin(url, href)
+                absolute = _join(url, href)
                 links.link_urls.append(absolute)
                 network = cues.social_network(absolute)
                 if network and network not in social:
@@ -204,7 +235,7 @@ def _read_links(
         path = path if path.startswith(("/", "http")) else "/" + path
         nav = cues.nav_kind(path, _clean(node.text(), 60).lower())
         if nav and nav not in links.nav:
-            links.nav[nav] = urljoin(url, href).split("#", 1)[0]
+            links.nav[nav] = _join(url, href).split("#", 1)[0]
     for nav, cue in (("pricing", "pricing_page"), ("careers", "careers_page"), ("cart", "cart")):
         if links.nav.get(nav):
             found.setdefault(cue, _cue(f"link to {links.nav[nav]}", url))
@@ -277,6 +308,9 @@ def parse_page(
     ``utf8`` may carry the page's original bytes when they are UTF-8: lexbor parses them
     directly, which saves re-encoding ``html`` (a sizeable share of the parse cost).
     """
+    bounded = bound_depth(html)
+    if bounded is not html:
+        html, utf8 = bounded, None
     tree = LexborHTMLParser(utf8 if utf8 is not None else html)
     label = "home" if kind == "home" else f"{kind} page"
     links = PageLinks()

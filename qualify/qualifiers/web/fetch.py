@@ -250,7 +250,11 @@ class Fetcher:
             if response.location is None:
                 return response, visited
             visited.append(url)
-            next_url = urldefrag(urljoin(url, response.location.strip())).url
+            try:
+                next_url = urldefrag(urljoin(url, response.location.strip())).url
+            except ValueError:
+                message = f"refused malformed redirect to {response.location[:100]!r}"
+                raise FetchError(codes.BLOCKED_PRIVATE_ADDRESS, message, url=url) from None
             if next_url in visited:
                 raise FetchError(codes.REDIRECT_LOOP, f"redirect loop back to {next_url}", url=url)
             url = next_url

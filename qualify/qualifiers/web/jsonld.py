@@ -61,8 +61,8 @@ def parse_blocks(blocks: Iterable[str], url: str) -> dict[str, Any]:
             continue
         try:
             data = json.loads(block)
-        except ValueError:
-            continue  # broken JSON-LD is common; it just tells us nothing
+        except (ValueError, RecursionError):
+            continue  # broken (or absurdly nested) JSON-LD is common; it tells us nothing
         for node in _nodes(data):
             node_types = _types(node)
             types |= node_types

@@ -74,7 +74,10 @@ def _parking_url(url: str) -> bool:
     lowered = url.lower()
     if any(marker in lowered for marker in PARKING_URL_MARKERS):
         return True
-    host = urlsplit(lowered).hostname or ""
+    try:
+        host = urlsplit(lowered).hostname or ""
+    except ValueError:
+        return False
     return any(host == h or host.endswith("." + h) for h in PARKING_HOSTS)
 
 
