@@ -18,10 +18,10 @@ from qualify.errors import InputError, PermanentError
 Qualifier = Callable[[str, dict], dict]
 
 # Built-in qualifiers by short name; anything else is MODULE:CALLABLE.
-BUILTIN: dict[str, str] = {}
+BUILTIN: dict[str, str] = {"web": "qualify.qualifiers.web:qualify"}
 
 # The qualifier `qualify run` uses when none is given; None means --qualifier is required.
-DEFAULT_QUALIFIER: str | None = None
+DEFAULT_QUALIFIER: str | None = "web"
 
 VERDICTS = ("qualified", "review", "unqualified", "unknown")
 

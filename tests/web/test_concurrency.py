@@ -1,0 +1,77 @@
+"""Many worker threads share one qualifier: requests stay in flight together, state is safe."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+import qualify.qualifiers.web as web
+from qualify.errors import TransientError
+from qualify.qualifiers.web import runtime
+from tests.web.conftest import PARALLEL
+from tests.web.fixture_server import FixtureServer
+from tests.web.sites import barrier_sites
+
+
+def qualify_all(domains: list[str], icp: dict[str, Any]) -> list[dict[str, Any] | Exception]:
+    def one(domain: str) -> dict[str, Any] | Exception:
+        try:
+            return web.qualify(domain, icp)
+        except Exception as exc:  # collected and asserted on below
+            return exc
+
+    with ThreadPoolExecutor(max_workers=len(domains)) as pool:
+        return list(pool.map(one, domains))
+
+
+def test_fetches_from_many_threads_are_in_flight_at_once(gateway: FixtureServer, icp):
+    # Each parallel-N site answers only once all of them have been requested: any global
+    # lock around I/O would leave the barrier short and every answer a 500.
+    results = qualify_all([f"parallel-{i}.example" for i in range(PARALLEL)], icp)
+    assert all(isinstance(r, dict) for r in results), results
+    assert {r["error"] for r in results} == {None}  # type: ignore[index]
+
+
+def test_the_concurrency_cap_holds_requests_back(icp):
+    server = FixtureServer(barrier_sites(2, timeout=1.0)).start()
+    try:
+        web.configure(fetch_via=server.gateway, host_delay=0.0, deadline=5.0,
+                      max_concurrent_fetches=1)  # fmt: skip
+        results = qualify_all(["parallel-0.example", "parallel-1.example"], icp)
+    finally:
+        server.stop()
+    # With one slot the two requests never overlap, so the barrier breaks (HTTP 500).
+    assert any(isinstance(r, TransientError) and r.code == "http_5xx" for r in results)
+
+
+def test_shared_state_is_created_once_under_contention():
+    web.reset_configuration()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        fetchers = list(pool.map(lambda _: runtime.fetcher(), range(64)))
+    assert len({id(f) for f in fetchers}) == 1
+
+
+def test_concurrent_results_equal_sequential_ones(gateway: FixtureServer, icp):
+    domains = [
+        "acme-freight.example", "fleetbase.example", "shoply.example", "bigfreight.example",
+        "loop.example", "forsale-domain.example", "gone.example", "translyon.example",
+    ] * 3  # fmt: skip
+    sequential = {d: web.qualify(d, icp) for d in dict.fromkeys(domains)}
+    parallel = qualify_all(domains, icp)
+    for domain, result in zip(domains, parallel, strict=True):
+        assert isinstance(result, dict), result
+        expected = sequential[domain]
+        assert (result["verdict"], result["score"], result["error"]) == (
+            expected["verdict"], expected["score"], expected["error"],
+        ), domain  # fmt: skip
+
+
+def test_configure_rejects_bad_settings_and_keeps_the_old_ones(gateway: FixtureServer):
+    before = runtime.settings()
+    with pytest.raises(Exception, match="must contain"):
+        web.configure(fetch_via="http://127.0.0.1:1/no-placeholder")
+    with pytest.raises(TypeError, match="unknown settings"):
+        web.configure(colour="red")
+    assert runtime.settings() == before

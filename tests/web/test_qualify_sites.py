@@ -1,0 +1,318 @@
+"""End to end: the qualifier against fixture sites served over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import qualify.qualifiers.web as web
+from qualify.errors import PermanentError, TransientError
+from qualify.qualifiers import check_result
+from tests.web.conftest import reason, reasons
+from tests.web.fixture_server import FixtureServer
+
+
+def run(domain: str, icp: dict[str, Any]) -> dict[str, Any]:
+    result = web.qualify(domain, icp)
+    check_result(result)  # the pipeline's own contract check
+    json.dumps(result)  # everything must be JSON-serialisable
+    return result
+
+
+def test_clear_fit_is_qualified_with_reasons_that_quote_the_site(gateway, icp):
+    result = run("acme-freight.example", icp)
+    assert result["verdict"] == "qualified"
+    assert result["tier"] == "A"
+    assert result["error"] is None
+    assert result["score"] >= 90 and result["confidence"] == 1.0
+    assert "js.hs-scripts.com" in reason(result, "technologies")["evidence"]
+    assert "JSON-LD numberOfEmployees: 250" in reason(result, "employees")["evidence"]
+    assert "+49 30 1234567" in reason(result, "countries")["evidence"]
+    assert "freight" in reason(result, "industries")["evidence"]
+    assert "Demo buchen" in reason(result, "business_model")["evidence"]
+    assert reason(result, "technologies")["source_url"] == "https://acme-freight.example/"
+    # Points add up to the score (rounding aside).
+    assert abs(sum(r["points"] for r in result["reasons"]) - result["score"]) < 1
+    # Same-site pages were read, the robots-disallowed one skipped.
+    kinds = {p["kind"] for p in result["signals"]["pages"]}
+    assert kinds == {"home", "about", "legal", "pricing"}
+    assert gateway.requested("acme-freight.example", "/robots.txt")
+
+
+def test_fit_from_prose_uses_about_page_and_skips_robots_disallowed_and_broken_pages(gateway, icp):
+    result = run("fleetbase.example", icp)
+    assert result["verdict"] == "qualified"
+    assert "team of 80" in reason(result, "employees")["evidence"]
+    assert reason(result, "employees")["source_url"] == "https://fleetbase.example/about"
+    assert reason(result, "countries")["evidence"].startswith("CH")
+    skipped = {s["url"]: s["code"] for s in result["signals"]["skipped_pages"]}
+    assert skipped == {
+        "https://fleetbase.example/careers": "robots_disallowed",
+        "https://fleetbase.example/contact": "http_5xx",
+    }
+    # The careers page is disallowed by robots.txt: it was never requested.
+    assert not gateway.requested("fleetbase.example", "/careers")
+    assert gateway.requested("fleetbase.example", "/contact")
+    assert [p["kind"] for p in result["signals"]["pages"]] == ["home", "about", "pricing"]
+
+
+def test_shopify_shop_is_disqualified_by_technologies_none(gateway, icp):
+    result = run("shoply.example", icp)
+    assert result["verdict"] == "unqualified"
+    hard = reason(result, "hard_filters")
+    assert "technologies.none" in hard["evidence"] and "cdn.shopify.com" in hard["evidence"]
+    model = reason(result, "business_model")
+    assert model["outcome"] == "mismatch"
+    assert "Add to cart" in model["evidence"]
+
+
+def test_excluded_keyword_in_title_is_a_confident_hard_filter(gateway, icp):
+    result = run("royal-casino.example", icp)
+    assert result["verdict"] == "unqualified"
+    assert "keywords.none" in reason(result, "hard_filters")["evidence"]
+    assert "Crypto" in reason(result, "keywords")["evidence"]
+
+
+def test_us_company_fails_the_countries_hard_filter_even_with_a_high_score(gateway, icp):
+    result = run("bigfreight.example", icp)
+    assert result["verdict"] == "unqualified"
+    assert result["score"] >= 45  # a good fit on everything but geography
+    assert "hard filter countries: US" in reasons(result, "hard_filters")
+    assert "hard filter employees: 5,000" in reasons(result, "hard_filters")
+    assert "+1 415" in reason(result, "countries")["evidence"]
+    assert "5,000" in reason(result, "employees")["evidence"]
+
+
+@pytest.mark.parametrize(
+    ("domain", "language", "country"),
+    [("translyon.example", "fr", "FR"), ("logimadrid.example", "es", "ES")],
+)
+def test_other_languages_and_countries_are_read(gateway, icp, domain, language, country):
+    result = run(domain, icp)
+    assert reason(result, "languages")["outcome"] == "mismatch"
+    assert reason(result, "languages")["evidence"].startswith(language)
+    assert reason(result, "countries")["evidence"].startswith(country)
+    assert reason(result, "business_model")["outcome"] == "match"  # demo CTA in its language
+    assert result["verdict"] == "unqualified"
+
+
+def test_german_freight_forwarder_is_not_logistics_software(gateway, icp):
+    # windows-1252 page with its charset only in <meta>: umlauts must survive.
+    result = run("mueller-logistik.example", icp)
+    assert result["signals"]["title"] == "Müller Logistik – Spedition und Lagerlogistik"
+    assert reason(result, "industries")["outcome"] == "mismatch"
+    assert reason(result, "employees")["outcome"] == "match"
+    assert "Über 120 Mitarbeiter" in reason(result, "employees")["evidence"]
+    assert result["verdict"] == "unqualified"
+
+
+def test_employee_counts_partial_and_confident_mismatch(gateway, icp):
+    small = run("smallfleet.example", icp)
+    assert reason(small, "employees")["outcome"] == "partial"
+    assert "40 Mitarbeitern" in reason(small, "employees")["evidence"]
+    tiny = run("tinyfleet.example", icp)
+    assert reason(tiny, "employees")["outcome"] == "mismatch"
+    assert tiny["verdict"] == "unqualified"
+    assert "hard filter employees" in reason(tiny, "hard_filters")["evidence"]
+    # Without employees as a hard filter the same signals only lose points.
+    soft = dict(icp, hard_filters=["countries"])
+    rescored = web.score(tiny["signals"], soft)
+    assert rescored["verdict"] != "unqualified" or rescored["score"] < 45
+    assert not any(r["criterion"] == "hard_filters" for r in rescored["reasons"])
+
+
+def test_consumer_app_is_a_business_model_mismatch(gateway, icp):
+    result = run("fitly.example", icp)
+    model = reason(result, "business_model")
+    assert model["outcome"] == "mismatch"
+    assert "Download the app" in model["evidence"]
+    assert result["verdict"] != "qualified"
+
+
+def test_marketplace_is_partial_for_a_marketplace_icp_with_b2b_cues(gateway, icp):
+    marketplace_icp = dict(icp, business_model=["marketplace"])
+    result = run("loadhub.example", marketplace_icp)
+    model = reason(result, "business_model")
+    assert model["outcome"] == "partial"
+    assert "Become a seller" in model["evidence"]
+
+
+def test_thin_single_page_app_goes_to_review_not_qualified(gateway, icp):
+    result = run("routely.example", icp)
+    assert result["verdict"] == "review"
+    assert result["confidence"] < 0.5
+    assert reason(result, "countries")["evidence"] == "DE (JSON-LD addressCountry: Germany)"
+    assert reason(result, "employees")["outcome"] == "unknown"
+    assert reason(result, "confidence")["outcome"] == "partial"
+
+
+def test_same_site_redirect_to_www(gateway, icp):
+    result = run("redirect-same.example", icp)
+    assert result["verdict"] == "qualified"
+    assert result["signals"]["final_url"] == "https://www.redirect-same.example/"
+    assert result["signals"]["redirects"] == ["https://redirect-same.example/"]
+    assert result["signals"]["offsite_redirect"] is None
+
+
+def test_offsite_redirect_is_followed_and_said(gateway, icp):
+    result = run("old-brand.example", icp)
+    assert result["signals"]["offsite_redirect"] == "acme-freight.example"
+    assert "redirects to https://acme-freight.example/" in reason(result, "site")["evidence"]
+    assert result["verdict"] == "qualified"
+
+
+def test_redirect_to_an_excluded_domain_is_unqualified(gateway, icp):
+    result = run("old-brand.example", dict(icp, exclude_domains=["acme-freight.example"]))
+    assert result["verdict"] == "unqualified"
+    assert reason(result, "exclude_domains")["outcome"] == "mismatch"
+
+
+def test_excluded_domain_is_not_fetched_at_all(gateway, icp):
+    result = run("shop.competitor.com", icp)
+    assert result["verdict"] == "unqualified" and result["score"] is None
+    assert "competitor.com" in reason(result, "exclude_domains")["evidence"]
+    assert gateway.log == []
+
+
+@pytest.mark.parametrize(
+    ("domain", "code", "verdict"),
+    [
+        ("loop.example", "redirect_loop", "unknown"),
+        ("too-many-redirects.example", "redirect_loop", "unknown"),
+        ("to-private.example", "blocked_private_address", "unknown"),
+        ("to-metadata.example", "blocked_private_address", "unknown"),
+        ("to-localhost.example", "blocked_private_address", "unknown"),
+        ("to-file.example", "blocked_private_address", "unknown"),
+        ("huge.example", "too_large", "unknown"),
+        ("declared-huge.example", "too_large", "unknown"),
+        ("gzip-bomb.example", "too_large", "unknown"),
+        ("pdf-home.example", "non_html", "unknown"),
+        ("gone.example", "http_4xx", "unknown"),
+        ("botwall.example", "bot_wall", "unknown"),
+        ("robots-all.example", "robots_disallowed", "unknown"),
+        ("robots-ours.example", "robots_disallowed", "unknown"),
+        ("coming-soon.example", "thin_content", "unknown"),
+        ("tls-only.example", "tls_invalid", "unknown"),
+        ("does-not-exist.example", "dns_nxdomain", "unknown"),
+        ("forsale-domain.example", "parked_domain", "unqualified"),
+        ("domain-kaufen.example", "parked_domain", "unqualified"),
+    ],
+)
+def test_permanent_failures_are_results_not_exceptions(gateway, icp, domain, code, verdict):
+    result = run(domain, icp)
+    assert result["error"] == code
+    assert result["verdict"] == verdict
+    assert result["tier"] == "D"
+    assert result["score"] == (0 if verdict == "unqualified" else None)
+    site = reason(result, "site")
+    assert site["evidence"].startswith(code)
+    # Re-scoring the stored signals reproduces the failure.
+    assert web.score(result["signals"], icp)["error"] == code
+
+
+def test_redirect_to_private_address_is_never_requested(gateway, icp):
+    run("to-private.example", icp)
+    run("to-localhost.example", icp)
+    assert not gateway.requested("127.0.0.1") and not gateway.requested("localhost")
+
+
+def test_robots_disallow_means_the_homepage_is_never_requested(gateway, icp):
+    run("robots-all.example", icp)
+    assert gateway.requested("robots-all.example", "/robots.txt")
+    assert not gateway.requested("robots-all.example", "/")
+
+
+def test_bot_wall_reason_names_the_challenge(gateway, icp):
+    result = run("botwall.example", icp)
+    assert "cf-mitigated" in reason(result, "site")["evidence"]
+
+
+def test_parked_reason_quotes_the_parking_service(gateway, icp):
+    result = run("forsale-domain.example", icp)
+    assert "sedoparking.com" in reason(result, "site")["evidence"]
+
+
+@pytest.mark.parametrize(
+    ("domain", "code", "retry_after"),
+    [
+        ("flaky.example", "http_5xx", 30.0),
+        ("busy.example", "http_429", 120.0),
+        ("down.example", "connect_failed", None),
+        ("dns-flaky.example", "dns_temporary", None),
+        ("timing-out.example", "timeout", None),
+        ("robots-5xx.example", "http_5xx", None),
+    ],
+)
+def test_transient_failures_raise_for_the_pipeline_to_retry(
+    gateway, icp, domain, code, retry_after
+):
+    with pytest.raises(TransientError) as caught:
+        web.qualify(domain, icp)
+    assert caught.value.code == code
+    assert caught.value.retry_after == retry_after
+    assert domain in str(caught.value)
+
+
+def test_slow_drip_is_cut_off_by_the_deadline(gateway, icp):
+    web.configure(deadline=1.0)
+    with pytest.raises(TransientError) as caught:
+        web.qualify("slow-drip.example", icp)
+    assert caught.value.code == "timeout"
+
+
+def test_unreachable_gateway_is_a_transient_connect_failure(server, icp):
+    web.configure(fetch_via="http://127.0.0.1:9/fetch?url={url}", host_delay=0.0)
+    with pytest.raises(TransientError) as caught:
+        web.qualify("acme-freight.example", icp)
+    assert caught.value.code == "connect_failed"
+
+
+def test_https_failure_falls_back_to_http(gateway, icp):
+    result = run("tls-then-http.example", icp)
+    assert result["error"] is None
+    assert result["signals"]["final_url"] == "http://tls-then-http.example/"
+
+
+def test_missing_apex_falls_back_to_www(gateway, icp):
+    result = run("www-only.example", icp)
+    assert result["error"] is None
+    assert result["signals"]["final_url"] == "https://www.www-only.example/"
+
+
+@pytest.mark.parametrize("domain", ["localhost", "10.0.0.1", "not a domain", "acme.invalid", ""])
+def test_invalid_domains_raise_permanent_invalid_input(gateway, icp, domain):
+    with pytest.raises(PermanentError) as caught:
+        web.qualify(domain, icp)
+    assert caught.value.code == "invalid_input"
+    assert gateway.log == []
+
+
+def test_rescoring_stored_signals_matches_and_follows_a_new_icp(gateway, icp):
+    result = run("acme-freight.example", icp)
+    stored = json.loads(json.dumps(result["signals"]))  # as if read back from the store
+    again = web.score(stored, icp)
+    assert {k: again[k] for k in ("score", "verdict", "tier", "reasons")} == {
+        k: result[k] for k in ("score", "verdict", "tier", "reasons")
+    }
+    swiss_only = dict(icp, countries={"include": ["CH"], "exclude": []})
+    moved = web.score(stored, swiss_only)
+    assert moved["verdict"] == "unqualified"
+    assert "hard filter countries" in reason(moved, "hard_filters")["evidence"]
+
+
+def test_qualifier_exposes_validate_icp(icp):
+    web.qualify.validate_icp(icp)
+    with pytest.raises(Exception, match=r"employees\.min: expected an integer"):
+        web.qualify.validate_icp(dict(icp, employees={"min": "fifty"}))
+
+
+def test_environment_configures_gateway_mode(server: FixtureServer, icp, monkeypatch):
+    monkeypatch.setenv("QUALIFY_FETCH_VIA", server.gateway)
+    web.reset_configuration()
+    web.configure(host_delay=0.0)  # overrides merge with the environment
+    server.clear_log()
+    result = web.qualify("acme-freight.example", icp)
+    assert result["verdict"] == "qualified"
+    assert server.requested("acme-freight.example", "/")
