@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import ICP, Stack, create_run, write_inputs
 
 from qualify.api import Qualify
 from qualify.cli import cli
 from qualify.worker import Worker, WorkerOptions
+from tests.support import ICP, Stack, create_run, write_inputs
 
-QUALIFIER = ["--qualifier", "sample_qualifiers:by_name"]
+QUALIFIER = ["--qualifier", "tests.sample_qualifiers:by_name"]
 
 
 def invoke(*args: str, stdin: str | None = None) -> Result:
@@ -122,7 +122,7 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
         "empty.json: empty file",
     ),
     "icp refused by qualifier": (
-        ["run", "{dir}/unnamed.json", "{domains}", "--qualifier", "sample_qualifiers:strict"],
+        ["run", "{dir}/unnamed.json", "{domains}", "--qualifier", "tests.sample_qualifiers:strict"],
         "unnamed.json: name: expected a string",
     ),
     "missing domains": (
@@ -146,7 +146,7 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
         "qualifier 'no_such_module:go': cannot import 'no_such_module'",
     ),
     "missing callable": (
-        ["run", "{icp}", "{domains}", "--qualifier", "sample_qualifiers:nothing"],
+        ["run", "{icp}", "{domains}", "--qualifier", "tests.sample_qualifiers:nothing"],
         "has no 'nothing'",
     ),
     "malformed qualifier": (
@@ -382,7 +382,7 @@ def _idle_run_with_lost_work(app: Qualify) -> int:
     messages are gone, and nothing has moved for ten minutes."""
     run_id = create_run(app, ["acme.com", "globex.io", "initech.com", "hooli.com"])
     _, (first,) = app.jobs.claim_next(1, "dead-worker", 30)
-    from test_jobs import RESULT
+    from tests.test_jobs import RESULT
 
     app.jobs.complete(first, RESULT)
     app.jobs.claim_next(1, "dead-worker", 30)

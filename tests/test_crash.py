@@ -12,10 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Stack, WorkerProcess, assert_consistent, create_run, wait_until, write_inputs
-from sample_qualifiers import calls
 
 from qualify.api import Qualify
+from tests.sample_qualifiers import calls
+from tests.support import (
+    Stack,
+    WorkerProcess,
+    assert_consistent,
+    create_run,
+    wait_until,
+    write_inputs,
+)
 
 LEASE = "1s"
 
@@ -39,7 +46,7 @@ def test_kill_9_at_random_moments_then_restart(
     app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
 ) -> None:
     domains = [f"company{i}.com" for i in range(400)]
-    run_id = create_run(app, domains, qualifier="sample_qualifiers:jittery")
+    run_id = create_run(app, domains, qualifier="tests.sample_qualifiers:jittery")
     rng = random.Random(2026)
     args = ("--lease", LEASE, "--concurrency", "4", "-q")
     env = {"QUALIFY_TEST_JITTER_MS": "150"}
@@ -199,7 +206,7 @@ def test_a_crash_inside_the_run_transaction_writes_nothing(stack: Stack, tmp_pat
             icp,
             domains,
             "--qualifier",
-            "sample_qualifiers:noop",
+            "tests.sample_qualifiers:noop",
         ],
         env=stack.env(QUALIFY_CRASH_AT="run.before_enqueue"),
         capture_output=True,

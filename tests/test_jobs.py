@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from conftest import assert_consistent, create_run
-
 from qualify.api import Qualify
 from qualify.qualifiers import check_result
 from qualify.store import ClaimedJob
+from tests.support import assert_consistent, create_run
 
 RESULT = check_result({"score": 90, "verdict": "qualified", "reasons": ["fits"], "evidence": {}})
 

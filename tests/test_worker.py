@@ -6,12 +6,12 @@ import threading
 import time
 
 import pytest
-from conftest import Stack, assert_consistent, create_run, wait_until
-from sample_qualifiers import calls
 
 from qualify.api import Qualify
 from qualify.errors import InputError
 from qualify.worker import Worker, WorkerOptions
+from tests.sample_qualifiers import calls
+from tests.support import Stack, assert_consistent, create_run, wait_until
 
 
 def work(app: Qualify, **options: object) -> Worker:

@@ -1,0 +1,153 @@
+"""Helpers for the tests: a store for a test, worker processes, and consistency checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qualify.api import Qualify, prepare_run
+
+ROOT = Path(__file__).resolve().parent.parent
+ICP = {"name": "Test ICP", "description": "for the tests"}
+BY_NAME = "tests.sample_qualifiers:by_name"
+
+
+@dataclass
+class Stack:
+    """Where a test's store and queue live, for in-process use and for subprocesses."""
+
+    db: str
+    queue: str | None = None
+    log: Path | None = None
+    _apps: list[Qualify] = field(default_factory=list)
+
+    def open(self) -> Qualify:
+        app = Qualify.open(self.db, self.queue)
+        self._apps.append(app)
+        return app
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["QUALIFY_DB"] = self.db
+        if self.queue:
+            env["QUALIFY_QUEUE"] = self.queue
+        if self.log:
+            env["QUALIFY_TEST_LOG"] = str(self.log)
+        # Worker processes import the tests' qualifiers as tests.sample_qualifiers.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+        env.update(extra)
+        return env
+
+    def close(self) -> None:
+        for app in self._apps:
+            app.close()
+
+
+def write_inputs(
+    directory: Path, domains: Sequence[str], icp: dict | None = None
+) -> tuple[str, str]:
+    icp_path = directory / "icp.json"
+    icp_path.write_text(json.dumps(icp or ICP))
+    domains_path = directory / "domains.txt"
+    domains_path.write_text("".join(f"{d}\n" for d in domains))
+    return str(icp_path), str(domains_path)
+
+
+def create_run(
+    app: Qualify,
+    domains: Sequence[str],
+    *,
+    qualifier: str = BY_NAME,
+    max_attempts: int = 5,
+    backoff: float = 0.2,
+    directory: Path | None = None,
+) -> int:
+    icp_path, domains_path = write_inputs(directory or Path.cwd(), domains)
+    prepared = prepare_run(icp_path, domains_path, qualifier)
+    return app.create_run(prepared, max_attempts=max_attempts, backoff=backoff).run_id
+
+
+class WorkerProcess:
+    """A real ``qualify worker`` process."""
+
+    def __init__(self, stack: Stack, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "qualify", "worker", *args],
+            env=stack.env(**(env or {})),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._output: str | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            self._output, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self._output, _ = self.proc.communicate()
+            raise AssertionError(f"worker did not exit in {timeout}s:\n{self._output}") from None
+        return self.proc.returncode
+
+    @property
+    def output(self) -> str:
+        if self._output is None:
+            self.wait()
+        return self._output or ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 30, interval: float = 0.05
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+
+
+def assert_consistent(app: Qualify, run_id: int) -> None:
+    """The run's counters match its jobs, and each done job has exactly one result."""
+    db = app.database
+    run = app.runs.get(run_id)
+    states = app.runs.count_jobs_by_state(run_id)
+    assert sum(states.values()) == run.total
+    assert run.completed == states.get("done", 0)
+    assert run.failed == states.get("failed", 0)
+    assert run.cancelled == states.get("cancelled", 0)
+    results = db.fetchall(
+        "SELECT r.job_id, j.state FROM results r JOIN jobs j ON j.id = r.job_id WHERE r.run_id = ?",
+        (run_id,),
+    )
+    assert len(results) == len({job_id for job_id, _ in results}), "a job has two results"
+    assert all(state == "done" for _, state in results), "a result for an unfinished job"
+    assert len(results) == states.get("done", 0), "a done job without a result"
+    qualified = db.scalar(
+        "SELECT COUNT(*) FROM results WHERE run_id = ? AND verdict = 'qualified'", (run_id,)
+    )
+    assert run.qualified == qualified
