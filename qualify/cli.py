@@ -119,6 +119,28 @@ def _json_option(func: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
 
 
+def _fetch_options(func: Callable) -> Callable:
+    """Options of the web qualifier, for commands that qualify domains in this process."""
+    func = click.option(
+        "--allow-private-networks",
+        is_flag=True,
+        default=None,
+        help="Let the web qualifier fetch private, loopback and link-local addresses.",
+    )(func)
+    return click.option(
+        "--fetch-via",
+        metavar="URL",
+        help="Fetch through this gateway; {url} is the encoded target [env QUALIFY_FETCH_VIA].",
+    )(func)
+
+
+def _configure_fetching(fetch_via: str | None, allow_private_networks: bool | None) -> None:
+    # Also checks the environment's settings now, not at the first domain.
+    from qualify.qualifiers import web
+
+    web.configure(fetch_via=fetch_via, allow_private_networks=allow_private_networks)
+
+
 # -- run ------------------------------------------------------------------------------------
 
 
@@ -150,6 +172,7 @@ def _json_option(func: Callable) -> Callable:
     show_default=True,
     help="Jobs at once with --wait.",
 )
+@_fetch_options
 @_json_option
 def run(
     icp_json: str,
@@ -160,6 +183,8 @@ def run(
     backoff: float,
     wait: bool,
     concurrency: int,
+    fetch_via: str | None,
+    allow_private_networks: bool | None,
     as_json: bool,
 ) -> None:
     """Queue a run: one job per unique domain of DOMAINS_FILE ('-' for stdin).
@@ -173,6 +198,8 @@ def run(
       cat domains.txt | qualify run icp.json - --wait
     """
     prepared = prepare_run(icp_json, domains_file, qualifier)
+    if wait:
+        _configure_fetching(fetch_via, allow_private_networks)
     with _app() as app:
         created = app.create_run(prepared, name=name, max_attempts=max_attempts, backoff=backoff)
         if as_json and not wait:
@@ -303,6 +330,7 @@ def _work_run(app: Qualify, run_id: int, concurrency: int, quiet: bool) -> Any:
 )
 @click.option("-v", "--verbose", count=True, help="One line per finished job.")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
+@_fetch_options
 def worker(
     concurrency: int,
     burst: bool,
@@ -311,6 +339,8 @@ def worker(
     job_timeout: float,
     verbose: int,
     quiet: bool,
+    fetch_via: str | None,
+    allow_private_networks: bool | None,
 ) -> None:
     """Work queued jobs until stopped (Ctrl-C or SIGTERM hands in-flight jobs back).
 
@@ -322,6 +352,7 @@ def worker(
       qualify worker --burst -v
     """
     _configure_logging(verbose, quiet)
+    _configure_fetching(fetch_via, allow_private_networks)
     options = WorkerOptions(
         concurrency=concurrency, lease=lease, burst=burst, grace=grace, job_timeout=job_timeout
     )
