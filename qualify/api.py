@@ -93,8 +93,9 @@ class Qualify:
         settings = Settings.resolve(db, queue)
         database = open_database(settings.db, create=create)
         try:
-            migrate(database)
+            # A queue server that cannot be reached fails here, before any migration runs.
             job_queue = open_queue(settings.queue, database)
+            migrate(database)
         except BaseException:
             database.close()
             raise

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from qualify.api import Qualify
+from tests import backends
 from tests.support import Stack, WorkerProcess
 
 ENV_VARS = (
@@ -29,8 +30,47 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+BACKENDS = ("sqlite", "postgres", "postgres+redis")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with backends.postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with backends.redis_database() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    """The store and queue of one test, on each backend in turn: SQLite (store and queue in
+    one file), PostgreSQL (queue in the same database), PostgreSQL with the queue on Redis."""
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("QUALIFY_TEST_LOG", str(log))
+    backend = request.param
+    if backend == "sqlite":
+        s = Stack(db=str(tmp_path / "qualify.db"), log=log)
+    else:
+        db = request.getfixturevalue("postgres_url")
+        backends.reset_postgres(db)
+        queue = None
+        if backend == "postgres+redis":
+            queue = request.getfixturevalue("redis_url")
+            backends.reset_redis(queue)
+        s = Stack(db=db, queue=queue, log=log, backend=backend)
+    yield s
+    s.close()
+
+
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def sqlite_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """For what only SQLite has: a database file that may not exist yet."""
     log = tmp_path / "calls.log"
     monkeypatch.setenv("QUALIFY_TEST_LOG", str(log))
     s = Stack(db=str(tmp_path / "qualify.db"), log=log)

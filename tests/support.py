@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ class Stack:
     db: str
     queue: str | None = None
     log: Path | None = None
+    backend: str = "sqlite"
     _apps: list[Qualify] = field(default_factory=list)
 
     def open(self) -> Qualify:
@@ -48,6 +50,35 @@ class Stack:
     def close(self) -> None:
         for app in self._apps:
             app.close()
+        self._apps.clear()
+
+    def snapshot(self) -> object:
+        """Everything the store and queue hold, to compare before and after a command;
+        None when there is no database at all (SQLite file absent)."""
+        if self.backend == "sqlite":
+            path = Path(self.db)
+            if not path.exists():
+                return None
+            conn = sqlite3.connect(path)
+            try:
+                return list(conn.iterdump())
+            finally:
+                conn.close()
+        import psycopg2
+
+        content: dict[str, object] = {}
+        with psycopg2.connect(self.db) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            for (table,) in sorted(cursor.fetchall()):
+                cursor.execute(f"SELECT * FROM {table}")
+                content[table] = sorted(map(repr, cursor.fetchall()))
+        conn.close()
+        if self.queue:
+            import redis
+
+            client = redis.Redis.from_url(self.queue)
+            content["redis"] = sorted((key, client.dump(key)) for key in client.scan_iter())
+        return content
 
 
 def write_inputs(
@@ -151,3 +182,17 @@ def assert_consistent(app: Qualify, run_id: int) -> None:
         "SELECT COUNT(*) FROM results WHERE run_id = ? AND verdict = 'qualified'", (run_id,)
     )
     assert run.qualified == qualified
+
+
+def push_raw(app: Qualify, payload: bytes) -> None:
+    """Put a message on the queue as an attacker with access to the queue server would:
+    raw bytes, at the head of the queue."""
+    from qualify.queue import QUEUE_NAME, RedisJobQueue
+
+    if isinstance(app.queue, RedisJobQueue):
+        app.queue.client.rpush(app.queue.key, payload)  # huey pops from the right
+    else:
+        app.database.execute(
+            "INSERT INTO huey_task (queue, data, priority) VALUES (?, ?, 10)",
+            (QUEUE_NAME, payload),
+        )

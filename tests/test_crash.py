@@ -16,6 +16,7 @@ import pytest
 from qualify.api import Qualify
 from tests.sample_qualifiers import calls
 from tests.support import (
+    BY_NAME,
     Stack,
     WorkerProcess,
     assert_consistent,
@@ -195,28 +196,61 @@ def test_a_signal_lets_short_jobs_finish_within_the_grace(
     assert app.runs.get(run_id).status == "COMPLETED"
 
 
-def test_a_crash_inside_the_run_transaction_writes_nothing(stack: Stack, tmp_path: Path) -> None:
-    icp, domains = write_inputs(tmp_path, [f"company{i}.com" for i in range(100)])
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qualify",
-            "run",
-            icp,
-            domains,
-            "--qualifier",
-            "tests.sample_qualifiers:noop",
-        ],
-        env=stack.env(QUALIFY_CRASH_AT="run.before_enqueue"),
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == -signal.SIGKILL
+def run_in_subprocess(stack: Stack, tmp_path: Path, domains: list[str], **env: str) -> int:
+    icp, domains_file = write_inputs(tmp_path, domains)
+    command = [sys.executable, "-m", "qualify", "run", icp, domains_file, "--qualifier", BY_NAME]
+    proc = subprocess.run(command, env=stack.env(**env), capture_output=True, text=True)
+    return proc.returncode
+
+
+def test_a_crash_between_commit_and_enqueue_loses_nothing(
+    stack: Stack, tmp_path: Path, workers: Callable[..., WorkerProcess]
+) -> None:
+    domains = [f"company{i}.com" for i in range(100)]
     app = stack.open()
-    assert app.runs.list() == []
-    assert app.database.scalar("SELECT COUNT(*) FROM jobs") == 0
-    assert app.queue.is_empty()
+    if app.queue.transactional:
+        # Store and queue commit together: a crash before the enqueue is a crash before the
+        # commit, and leaves nothing behind.
+        code = run_in_subprocess(stack, tmp_path, domains, QUALIFY_CRASH_AT="run.before_enqueue")
+        assert code == -signal.SIGKILL
+        assert app.runs.list() == []
+        assert app.database.scalar("SELECT COUNT(*) FROM jobs") == 0
+        assert app.queue.is_empty()
+        return
+    # A queue outside the database: the run is committed, its messages never sent.
+    code = run_in_subprocess(stack, tmp_path, domains, QUALIFY_CRASH_AT="run.after_commit")
+    assert code == -signal.SIGKILL
+    assert app.runs.get(1).total == 100 and app.queue.is_empty()
+    worker = workers("--burst", "--lease", "0.5s")
+    assert worker.wait(timeout=60) == 0, worker.output
+    assert "re-enqueued 100 queued jobs whose queue message was lost" in worker.output
+    assert app.runs.get(1).completed == 100
+    assert Counter(calls(str(stack.log))) == Counter(domains)
+    assert_consistent(app, 1)
+
+
+def test_a_worker_killed_between_pop_and_claim_loses_nothing(
+    app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
+) -> None:
+    domains = [f"company{i}.com" for i in range(20)]
+    run_id = create_run(app, domains)
+    crashing = workers(
+        "--burst", "--concurrency", "4", "--lease", "0.5s",
+        env={"QUALIFY_CRASH_AT": "worker.after_pop"},
+    )  # fmt: skip
+    code = crashing.wait(timeout=60)
+    if app.queue.transactional:
+        # Pop and claim are one transaction here: there is no moment between them to die in.
+        assert code == 0, crashing.output
+    else:
+        assert code == -signal.SIGKILL
+        assert app.queue.size() == 16, "four messages died with the worker"
+        worker = workers("--burst", "--lease", "0.5s")
+        assert worker.wait(timeout=60) == 0, worker.output
+        assert "re-enqueued 4 queued jobs whose queue message was lost" in worker.output
+    assert app.runs.get(run_id).completed == 20
+    assert Counter(calls(str(stack.log))) == Counter(domains)
+    assert_consistent(app, run_id)
 
 
 def test_messages_lost_after_the_commit_are_recovered(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
+
+import pytest
 
 from qualify.api import Qualify
 from qualify.qualifiers import check_result
 from qualify.store import ClaimedJob
-from tests.support import assert_consistent, create_run
+from tests.support import assert_consistent, create_run, push_raw
 
 RESULT = check_result({"score": 90, "verdict": "qualified", "reasons": ["fits"], "evidence": {}})
 
@@ -79,15 +82,23 @@ def test_a_stale_message_for_a_finished_job_claims_nothing(app: Qualify) -> None
     assert_consistent(app, run_id)
 
 
-def test_a_forged_message_is_dropped(app: Qualify, caplog) -> None:
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pickle.dumps(("os.system", "echo pwned")),  # what a pickle-based queue would run
+        b"qualify-job:1; DROP TABLE jobs",
+        b"qualify-job:-1",
+        b"\xff\xfe",
+    ],
+    ids=["pickle", "injection", "negative", "binary"],
+)
+def test_a_forged_message_is_refused_and_logged(app: Qualify, caplog, payload: bytes) -> None:
     create_run(app, ["acme.com"])
-    app.database.execute(
-        "INSERT INTO huey_task (queue, data, priority) VALUES ('qualify', ?, 10)",
-        (b"\x80\x04\x95 pickle payload",),
-    )
-    taken, claimed = app.jobs.claim_next(5, "w1", 30)
-    assert taken == 1 and [job.domain for job in claimed] == ["acme.com"]
+    push_raw(app, payload)
+    assert app.jobs.claim_next(1, "w1", 30) == (0, [])
     assert "refused a queue message" in caplog.text
+    _, claimed = app.jobs.claim_next(5, "w1", 30)
+    assert [job.domain for job in claimed] == ["acme.com"]
 
 
 # -- invariant 2: completion is fenced ------------------------------------------------------

@@ -77,13 +77,10 @@ class Jobs:
         """Insert a run's jobs, queued, and enqueue them. Call inside the run's transaction."""
         db = self.database
         now = db.now()
-        cursor = db.db.cursor()
-        sql = db.sql(
-            "INSERT INTO jobs (run_id, domain, state, updated_at) VALUES (?, ?, 'queued', ?)"
+        db.insert_rows(
+            "jobs", ("run_id", "domain", "state", "updated_at"),
+            ((run_id, domain, "queued", now) for domain in domains),
         )
-        chunk = 10_000
-        for start in range(0, len(domains), chunk):
-            cursor.executemany(sql, [(run_id, d, now) for d in domains[start : start + chunk]])
         if self.queue.transactional:
             crash_point("run.before_enqueue")
             self.queue.push_run(run_id)  # type: ignore[attr-defined]
@@ -260,7 +257,7 @@ class Jobs:
         with db.write():
             failed = db.fetchall(
                 "UPDATE jobs SET state = 'failed', error_code = 'lease_expired',"
-                " error = 'worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its"
+                " error = 'worker ' || COALESCE(lease_owner, 'unknown') || ' stopped renewing its"
                 " lease (died or hung) on attempt ' || attempts || ' of ' || "
                 f"{max_attempts}, lease_owner = NULL, lease_expires_at = NULL,"
                 " finished_at = {now}, updated_at = {now}"
@@ -271,7 +268,7 @@ class Jobs:
                 self._bump_run(failed_run, failed=count)
             requeued = db.fetchall(
                 "UPDATE jobs SET state = 'queued', error_code = 'lease_expired',"
-                " error = 'worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its"
+                " error = 'worker ' || COALESCE(lease_owner, 'unknown') || ' stopped renewing its"
                 " lease (died or hung) on attempt ' || attempts,"
                 " lease_owner = NULL, lease_expires_at = NULL, updated_at = {now}"
                 f" WHERE {expired} RETURNING id, run_id",
