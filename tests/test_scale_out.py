@@ -68,12 +68,8 @@ def test_three_hosts_with_skewed_clocks_one_killed_record_each_domain_once(
     status = CliRunner().invoke(cli, ["--db", stack.db, "status", "--json"], env=stack.env())
     states = {w["hostname"]: w["state"] for w in json.loads(status.stdout)["workers"]}
     assert states == {"host-a": "stopped", "host-b": "dead", "host-c": "stopped"}
-    by_host = Counter(
-        owner.split(":")[0]
-        for (owner,) in app.database.fetchall(
-            "SELECT worker_id FROM results WHERE run_id = ?", (run_id,)
-        )  # fmt: skip
-    )
+    recorders = app.database.fetchall("SELECT worker_id FROM results WHERE run_id = ?", (run_id,))
+    by_host = Counter(worker_id.split(":")[0] for (worker_id,) in recorders)
     assert set(by_host) == set(SKEWS), "each host recorded results"
 
 

@@ -6,8 +6,8 @@ from a worker's, so processes on hosts with skewed clocks agree on when a lease 
 
 from __future__ import annotations
 
-import os
 import itertools
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass

@@ -78,7 +78,8 @@ class Jobs:
         db = self.database
         now = db.now()
         db.insert_rows(
-            "jobs", ("run_id", "domain", "state", "updated_at"),
+            "jobs",
+            ("run_id", "domain", "state", "updated_at"),
             ((run_id, domain, "queued", now) for domain in domains),
         )
         if self.queue.transactional:
