@@ -47,6 +47,11 @@ class Stack:
         env.update(extra)
         return env
 
+    @property
+    def cli(self) -> list[str]:
+        """The global options that point the CLI at this store and queue."""
+        return ["--db", self.db, *(["--queue", self.queue] if self.queue else [])]
+
     def close(self) -> None:
         for app in self._apps:
             app.close()
@@ -71,7 +76,10 @@ class Stack:
             cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
             for (table,) in sorted(cursor.fetchall()):
                 cursor.execute(f"SELECT * FROM {table}")
-                content[table] = sorted(map(repr, cursor.fetchall()))
+                content[table] = sorted(
+                    repr([bytes(v) if isinstance(v, memoryview) else v for v in row])
+                    for row in cursor.fetchall()
+                )
         conn.close()
         if self.queue:
             import redis

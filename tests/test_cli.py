@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -22,17 +21,6 @@ QUALIFIER = ["--qualifier", "tests.sample_qualifiers:by_name"]
 
 def invoke(*args: str, stdin: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False)
-
-
-def snapshot(db: Path) -> list[str] | None:
-    """The database's logical content, or None if there is no database file."""
-    if not db.exists():
-        return None
-    conn = sqlite3.connect(db)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def work_all(app: Qualify) -> None:
@@ -76,7 +64,7 @@ def test_run_json_shape(tmp_path: Path) -> None:
 
 def test_run_reads_domains_from_stdin(tmp_path: Path, stack: Stack) -> None:
     icp, _ = write_inputs(tmp_path, ["unused.com"])
-    result = invoke("--db", stack.db, "run", icp, "-", *QUALIFIER, stdin="acme.com\nglobex.io\n")
+    result = invoke(*stack.cli, "run", icp, "-", *QUALIFIER, stdin="acme.com\nglobex.io\n")
     assert result.exit_code == 0
     run = stack.open().runs.get(1)
     assert (run.total, run.name) == (2, "Test ICP / stdin")
@@ -84,7 +72,7 @@ def test_run_reads_domains_from_stdin(tmp_path: Path, stack: Stack) -> None:
 
 def test_run_wait_processes_the_run_here(tmp_path: Path, stack: Stack) -> None:
     icp, domains = write_inputs(tmp_path, [f"company{i}.com" for i in range(12)])
-    result = invoke("--db", stack.db, "run", icp, domains, *QUALIFIER, "--wait", "--json")
+    result = invoke(*stack.cli, "run", icp, domains, *QUALIFIER, "--wait", "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert (document["queued"], document["status"]) == (12, "COMPLETED")
@@ -199,29 +187,33 @@ def _bad_input_args(case: str, tmp_path: Path) -> tuple[list[str], str]:
     return [arg.format(**fill) for arg in args], message
 
 
-@pytest.mark.parametrize("case", BAD_INPUTS)
-@pytest.mark.parametrize("existing_db", [False, True], ids=["no-db", "db"])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(
-    case: str, existing_db: bool, tmp_path: Path, stack: Stack
-) -> None:
-    args, message = _bad_input_args(case, tmp_path)
-    db = Path(stack.db)
-    if existing_db:
-        app = stack.open()
-        create_run(app, ["acme.com", "globex.io"], directory=tmp_path / "folder")
-        stack.close()
-    elif message.startswith("run "):
-        message = "qualify.db: no such database"
-    before = snapshot(db)
-    result = invoke("--db", stack.db, *args)
+def _assert_one_line_error(result: Result, message: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
     assert "Traceback" not in result.output
-    assert snapshot(db) == before
-    if not existing_db:
-        assert not db.exists()
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(
+    case: str, tmp_path: Path, stack: Stack
+) -> None:
+    args, message = _bad_input_args(case, tmp_path)
+    create_run(stack.open(), ["acme.com", "globex.io"], directory=tmp_path / "folder")
+    stack.close()
+    before = stack.snapshot()
+    _assert_one_line_error(invoke(*stack.cli, *args), message)
+    assert stack.snapshot() == before
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_creates_no_database(case: str, tmp_path: Path, sqlite_stack: Stack) -> None:
+    args, message = _bad_input_args(case, tmp_path)
+    if message.startswith("run "):
+        message = "qualify.db: no such database"
+    _assert_one_line_error(invoke(*sqlite_stack.cli, *args), message)
+    assert not Path(sqlite_stack.db).exists()
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -230,7 +222,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
 def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
     run_id = create_run(app, ["acme.com", "permanent-globex.io", "initech.com"])
     work_all(app)
-    document = json.loads(invoke("--db", stack.db, "status", "--json").stdout)
+    document = json.loads(invoke(*stack.cli, "status", "--json").stdout)
     assert set(document) == {"runs", "workers"}
     (run,) = document["runs"]
     assert set(run) == {
@@ -255,30 +247,30 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
     assert run["created_at"].endswith("Z") and run["stuck"] is False
     (worker,) = document["workers"]
     assert worker["state"] == "stopped" and worker["processed"] == 3
-    single = json.loads(invoke("--db", stack.db, "status", str(run_id), "--json").stdout)
+    single = json.loads(invoke(*stack.cli, "status", str(run_id), "--json").stdout)
     assert single == run
 
 
-def test_status_without_a_database_shows_nothing(stack: Stack) -> None:
-    result = invoke("--db", stack.db, "status", "--json")
+def test_status_without_a_database_shows_nothing(sqlite_stack: Stack) -> None:
+    result = invoke(*sqlite_stack.cli, "status", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"runs": [], "workers": []}
-    assert not Path(stack.db).exists()
+    assert not Path(sqlite_stack.db).exists()
 
 
 def test_status_check_exit_codes(app: Qualify, stack: Stack) -> None:
     moving = create_run(app, ["acme.com"])
-    result = invoke("--db", stack.db, "status", "--check")
+    result = invoke(*stack.cli, "status", "--check")
     assert result.exit_code == 0 and result.stdout.startswith("OK")
     stuck = create_run(app, ["globex.io"])
     age_run(app, stuck, 600)
-    result = invoke("--db", stack.db, "status", "--check", "--stuck-after", "5m")
+    result = invoke(*stack.cli, "status", "--check", "--stuck-after", "5m")
     assert result.exit_code == 3
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"STUCK run {stuck} ")
-    assert invoke("--db", stack.db, "status", "--check", "--stuck-after", "20m").exit_code == 0
-    assert invoke("--db", stack.db, "status", str(moving), "--check").exit_code == 0
-    table = invoke("--db", stack.db, "status").stdout
+    assert invoke(*stack.cli, "status", "--check", "--stuck-after", "20m").exit_code == 0
+    assert invoke(*stack.cli, "status", str(moving), "--check").exit_code == 0
+    table = invoke(*stack.cli, "status").stdout
     assert "STUCK" in table
 
 
@@ -287,7 +279,7 @@ def test_a_live_lease_means_not_stuck(app: Qualify, stack: Stack) -> None:
     app.jobs.claim_next(1, "busy-worker", 3600)
     age_run(app, run_id, 600)
     assert not app.runs.is_stuck(run_id, 300)
-    assert invoke("--db", stack.db, "status", "--check").exit_code == 0
+    assert invoke(*stack.cli, "status", "--check").exit_code == 0
 
 
 # -- show / export --------------------------------------------------------------------------
@@ -296,11 +288,11 @@ def test_a_live_lease_means_not_stuck(app: Qualify, stack: Stack) -> None:
 def test_show_run_and_domain(app: Qualify, stack: Stack) -> None:
     run_id = create_run(app, ["acme.com", "permanent-globex.io"])
     work_all(app)
-    summary = invoke("--db", stack.db, "show", str(run_id)).stdout
+    summary = invoke(*stack.cli, "show", str(run_id)).stdout
     assert "COMPLETED" in summary and "1 done, 1 failed" in summary
-    detail = invoke("--db", stack.db, "show", str(run_id), "https://www.ACME.com/").stdout
+    detail = invoke(*stack.cli, "show", str(run_id), "https://www.ACME.com/").stdout
     assert "acme.com" in detail and "domain 'acme.com'" in detail
-    failed = invoke("--db", stack.db, "show", str(run_id), "permanent-globex.io").stdout
+    failed = invoke(*stack.cli, "show", str(run_id), "permanent-globex.io").stdout
     assert "nope: permanent-globex.io cannot be judged" in failed
 
 
@@ -308,7 +300,7 @@ def test_export_formats_and_filters(app: Qualify, stack: Stack, tmp_path: Path) 
     domains = [f"company{i}.com" for i in range(20)] + ["permanent-x.com"]
     run_id = create_run(app, domains)
     work_all(app)
-    rows = list(csv.DictReader(io.StringIO(invoke("--db", stack.db, "export", str(run_id)).stdout)))
+    rows = list(csv.DictReader(io.StringIO(invoke(*stack.cli, "export", str(run_id)).stdout)))
     assert [r["domain"] for r in rows] == domains
     assert set(rows[0]) >= {
         "domain",
@@ -324,25 +316,21 @@ def test_export_formats_and_filters(app: Qualify, stack: Stack, tmp_path: Path) 
     assert json.loads(rows[0]["evidence"]) == {"domain": "company0.com"}
     assert rows[-1]["error"] == "nope: permanent-x.com cannot be judged"
 
-    lines = invoke("--db", stack.db, "export", str(run_id), "--format", "jsonl").stdout.splitlines()
+    lines = invoke(*stack.cli, "export", str(run_id), "--format", "jsonl").stdout.splitlines()
     assert [json.loads(line)["domain"] for line in lines] == domains
-    document = json.loads(
-        invoke("--db", stack.db, "export", str(run_id), "--format", "json").stdout
-    )
+    document = json.loads(invoke(*stack.cli, "export", str(run_id), "--format", "json").stdout)
     assert len(document) == 21 and document[0]["reasons"][0]["criterion"] == "name"
 
     qualified = app.runs.get(run_id).qualified
     out = tmp_path / "qualified.csv"
-    result = invoke(
-        "--db", stack.db, "export", str(run_id), "--verdict", "qualified", "-o", str(out)
-    )
+    result = invoke(*stack.cli, "export", str(run_id), "--verdict", "qualified", "-o", str(out))
     assert result.exit_code == 0
     with out.open() as fh:
         exported = list(csv.DictReader(fh))
     assert len(exported) == qualified > 0
     assert {r["verdict"] for r in exported} == {"qualified"}
     failed = invoke(
-        "--db", stack.db, "export", str(run_id), "--verdict", "failed", "--format", "jsonl"
+        *stack.cli, "export", str(run_id), "--verdict", "failed", "--format", "jsonl"
     ).stdout.splitlines()
     assert [json.loads(line)["domain"] for line in failed] == ["permanent-x.com"]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".qualify-export-")]
@@ -354,22 +342,22 @@ def test_export_formats_and_filters(app: Qualify, stack: Stack, tmp_path: Path) 
 def test_retry_and_cancel(app: Qualify, stack: Stack) -> None:
     run_id = create_run(app, ["permanent-a.com", "permanent-b.com", "acme.com"])
     work_all(app)
-    result = invoke("--db", stack.db, "retry", str(run_id))
+    result = invoke(*stack.cli, "retry", str(run_id))
     assert result.stdout.strip() == f"Run {run_id}: 2 failed jobs queued again"
     assert app.runs.get(run_id).status == "PROCESSING"
-    result = invoke("--db", stack.db, "cancel", str(run_id))
+    result = invoke(*stack.cli, "cancel", str(run_id))
     assert result.stdout.strip() == f"Run {run_id} cancelled: 2 unfinished jobs cancelled"
     run = app.runs.get(run_id)
     assert (run.status, run.completed, run.cancelled) == ("CANCELLED", 1, 2)
-    assert invoke("--db", stack.db, "cancel", str(run_id)).exit_code == 0
-    result = invoke("--db", stack.db, "retry", str(run_id))
+    assert invoke(*stack.cli, "cancel", str(run_id)).exit_code == 0
+    result = invoke(*stack.cli, "retry", str(run_id))
     assert result.exit_code == 1 and "CANCELLED" in result.stderr
 
 
 def test_cancel_a_completed_run_is_refused(app: Qualify, stack: Stack) -> None:
     run_id = create_run(app, ["acme.com"])
     work_all(app)
-    result = invoke("--db", stack.db, "cancel", str(run_id))
+    result = invoke(*stack.cli, "cancel", str(run_id))
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: run {run_id} is already COMPLETED; nothing to cancel"
 
@@ -394,7 +382,7 @@ def _idle_run_with_lost_work(app: Qualify) -> int:
 
 def test_recover_resumes_an_idle_run(app: Qualify, stack: Stack) -> None:
     run_id = _idle_run_with_lost_work(app)
-    result = invoke("--db", stack.db, "recover", "--older-than", "5m")
+    result = invoke(*stack.cli, "recover", "--older-than", "5m")
     assert result.exit_code == 0
     assert result.stdout.startswith(f"Resumed: run {run_id} (Test ICP / domains.txt), 3 jobs")
     assert app.runs.count_jobs_by_state(run_id) == {"done": 1, "queued": 3}
@@ -407,18 +395,18 @@ def test_recover_resumes_an_idle_run(app: Qualify, stack: Stack) -> None:
 def test_recover_dry_run_changes_nothing(app: Qualify, stack: Stack) -> None:
     run_id = _idle_run_with_lost_work(app)
     stack.close()
-    before = snapshot(Path(stack.db))
-    result = invoke("--db", stack.db, "recover", "--older-than", "5m", "--dry-run", "--json")
+    before = stack.snapshot()
+    result = invoke(*stack.cli, "recover", "--older-than", "5m", "--dry-run", "--json")
     document = json.loads(result.stdout)
     assert document["dry_run"] is True
     assert [(r["run_id"], r["action"]) for r in document["runs"]] == [(run_id, "resume")]
     assert document["runs"][0]["jobs"] == {"done": 1, "running": 1, "queued": 2}
-    assert snapshot(Path(stack.db)) == before
+    assert stack.snapshot() == before
 
 
 def test_recover_fail_marks_the_run_failed_and_keeps_results(app: Qualify, stack: Stack) -> None:
     run_id = _idle_run_with_lost_work(app)
-    result = invoke("--db", stack.db, "recover", "--older-than", "5m", "--fail")
+    result = invoke(*stack.cli, "recover", "--older-than", "5m", "--fail")
     assert result.stdout.startswith(f"Marked FAILED: run {run_id}")
     run = app.runs.get(run_id)
     assert (run.status, run.completed, run.failed) == ("FAILED", 1, 3)
@@ -431,7 +419,7 @@ def test_recover_never_touches_a_live_lease(app: Qualify, stack: Stack) -> None:
     _, (_busy,) = app.jobs.claim_next(1, "slow-but-alive", 3600)
     age_run(app, run_id, 3600)
     for flags in ([], ["--fail"]):
-        result = invoke("--db", stack.db, "recover", "--older-than", "5m", *flags)
+        result = invoke(*stack.cli, "recover", "--older-than", "5m", *flags)
         assert result.stdout.strip() == "No stuck runs."
     record = app.runs.job(run_id, "acme.com")
     assert (record.state, record.lease_owner) == ("running", "slow-but-alive")
@@ -447,5 +435,39 @@ def test_every_command_has_help_with_an_example() -> None:
 
 def test_icp_default_name(tmp_path: Path, stack: Stack) -> None:
     icp, domains = write_inputs(tmp_path, ["acme.com"], icp={**ICP, "name": "DACH SaaS"})
-    invoke("--db", stack.db, "run", icp, domains, *QUALIFIER)
+    invoke(*stack.cli, "run", icp, domains, *QUALIFIER)
     assert stack.open().runs.get(1).name == "DACH SaaS / domains.txt"
+
+
+# -- backends at start-up -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "code", "message"),
+    [
+        (
+            ["--db", "postgresql://app:s3cret@127.0.0.1:1/qualify"],
+            1,
+            "database postgresql://app:***@127.0.0.1:1/qualify: cannot connect",
+        ),
+        (["--db", "postgresql://127.0.0.1:port/qualify"], 2, "invalid port"),
+        (["--db", "postgresql://127.0.0.1:5432/"], 2, "no database name"),
+        (["--db", "mysql://127.0.0.1/qualify"], 2, "unsupported scheme 'mysql'"),
+        (
+            ["--queue", "redis://:s3cret@127.0.0.1:1/0"],
+            1,
+            "queue redis://:***@127.0.0.1:1/0: cannot connect",
+        ),
+        (["--queue", "redis://127.0.0.1:notaport/0"], 2, "queue 'redis://127.0.0.1:notaport/0'"),
+        (["--queue", "amqp://127.0.0.1/"], 2, "queue 'amqp://127.0.0.1/': unsupported"),
+    ],
+    ids=["pg-down", "pg-port", "pg-no-name", "mysql", "redis-down", "redis-port", "amqp"],
+)
+def test_backend_urls_are_checked_at_start_up(
+    options: list[str], code: int, message: str, sqlite_stack: Stack
+) -> None:
+    result = invoke("--db", sqlite_stack.db, *options, "worker", "--burst")
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "s3cret" not in result.output
