@@ -45,9 +45,13 @@ def test_three_hosts_with_skewed_clocks_one_killed_record_each_domain_once(
         )
         return {owner.split(":")[0] for (owner,) in rows}
 
-    # Kill host-b while it holds jobs, once every host has been seen working.
-    seen: set[str] = set()
-    wait_until(lambda: seen.update(busy_hosts()) or seen == set(SKEWS), timeout=30, interval=0.02)
+    def recorded_by(host: str) -> int:
+        return app.database.scalar(
+            "SELECT COUNT(*) FROM results WHERE worker_id LIKE ?", (f"{host}:%",)
+        )
+
+    # Kill host-b while it holds jobs, once every host has recorded results.
+    wait_until(lambda: all(recorded_by(host) for host in SKEWS), timeout=30, interval=0.02)
     wait_until(lambda: "host-b" in busy_hosts(), timeout=30, interval=0.01)
     fleet["host-b"].kill9()
     wait_until(lambda: not app.runs.get(run_id).active, timeout=60)
