@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import idna
@@ -23,9 +23,14 @@ from qualify.errors import InputError
 MAX_LINE_BYTES = 2048
 # Reasons for rejected lines are kept for the first few; a million junk lines are only counted.
 MAX_INVALID_KEPT = 1000
+_BLOCK = 1 << 20
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# Most lines of a big list are already a bare domain: they skip the URL and IDN handling.
+_BARE = re.compile(r"[A-Za-z0-9.-]+")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_SPACE = re.compile(r"\s")
 _RESERVED_SUFFIXES = ("localhost", "local", "internal", "test", "example", "invalid", "onion")
 
 
@@ -39,9 +44,34 @@ def _public_suffixes() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+@cache
+def _suffix_index() -> Callable[[list[str]], Any]:
+    """tldextract's suffix trie lookup, without the URL parsing around it (3x faster, which
+    matters on a million lines); its public API if that internal ever moves."""
+    extractor = _public_suffixes()
+    try:
+        return extractor._get_tld_extractor().suffix_index
+    except AttributeError:  # pragma: no cover - another tldextract version
+        return lambda labels: _suffix_index_public(extractor, labels)
+
+
+def _suffix_index_public(extractor: tldextract.TLDExtract, labels: list[str]) -> Any:
+    parts = extractor.extract_str(".".join(labels))
+    if not parts.suffix:
+        return None
+    suffix_start = len(labels) - len(parts.suffix.split("."))
+    return ((suffix_start, None), (suffix_start, None))
+
+
 def normalise(text: str) -> str:
     """Return the canonical domain for a line of input, or raise :class:`InvalidDomain`."""
     host = text.strip()
+    if _BARE.fullmatch(host):
+        host = host.rstrip(".").lower()
+        if host.startswith("www."):
+            host = host[4:]
+        _check_shape(host)
+        return host
     if not host:
         raise InvalidDomain("empty")
     if _SCHEME.match(host):
@@ -57,7 +87,7 @@ def normalise(text: str) -> str:
         host = host.split(":", 1)[0]
     if not host:
         raise InvalidDomain("no host name")
-    if any(ch.isspace() for ch in host):
+    if _SPACE.search(host):
         raise InvalidDomain("contains spaces")
     host = host.rstrip(".").lower()
     if not host.isascii():
@@ -72,23 +102,24 @@ def normalise(text: str) -> str:
 
 
 def _check_shape(host: str) -> None:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        raise InvalidDomain("an IP address, not a domain")
+    labels = host.split(".")
+    if labels[-1].isdigit() or ":" in host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            raise InvalidDomain("an IP address, not a domain")
     if len(host) > 253:
         raise InvalidDomain("longer than 253 characters")
-    labels = host.split(".")
-    if not all(_LABEL.match(label) for label in labels):
+    if not _HOST_NAME.fullmatch(host):
         raise InvalidDomain("not a host name (letters, digits, hyphens and dots only)")
     if labels[-1] in _RESERVED_SUFFIXES:
         raise InvalidDomain(f"a reserved name (.{labels[-1]}), not a public domain")
-    parts = _public_suffixes().extract_str(host)
-    if not parts.suffix:
+    found = _suffix_index()(labels)
+    if not found:
         raise InvalidDomain("no public suffix")
-    if not parts.domain:
+    if found[0][0] == 0:
         raise InvalidDomain("a public suffix, not a domain")
 
 
@@ -114,19 +145,50 @@ class DomainList:
 
 
 def iter_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for content lines, refusing binary or non-UTF-8 data."""
-    for number, raw in enumerate(stream, start=1):
-        if b"\x00" in raw:
-            raise InputError(f"{source}:{number}: binary data (NUL byte); expected a text file")
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{source}:{number}: not UTF-8 text") from None
-        if number == 1:
-            line = line.removeprefix("\ufeff")
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            yield number, stripped
+    """Yield ``(line_number, text)`` for content lines, refusing binary or non-UTF-8 data.
+
+    Reads a megabyte at a time and checks and decodes each block at once: per-line work is
+    what costs on a million lines.
+    """
+    done = 0  # lines before the current block
+    pending = b""
+    while True:
+        chunk = stream.read(_BLOCK)
+        data = pending + chunk
+        if not data:
+            return
+        cut = len(data) if not chunk else data.rfind(b"\n") + 1
+        if not cut:
+            if len(data) > _BLOCK:
+                raise InputError(f"{source}:{done + 1}: a line longer than 1 MB; not a list")
+            pending = data
+            continue
+        block, pending = data[:cut], data[cut:]
+        text = _decode_block(block, done, source)
+        if done == 0:
+            text = text.removeprefix("\ufeff")
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        for offset, line in enumerate(lines, start=done + 1):
+            stripped = line.strip()
+            if stripped and stripped[0] != "#":
+                yield offset, stripped
+        done += len(lines)
+        if not chunk:
+            return
+
+
+def _decode_block(block: bytes, done: int, source: str) -> str:
+    nul = block.find(b"\x00")
+    if nul >= 0:
+        line = done + block.count(b"\n", 0, nul) + 1
+        raise InputError(f"{source}:{line}: binary data (NUL byte); expected a text file")
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = done + block.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{source}:{line}: not UTF-8 text") from None
 
 
 def read_domains(stream: BinaryIO, source: str) -> DomainList:

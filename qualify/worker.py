@@ -2,12 +2,13 @@
 
 One process runs four kinds of threads:
 
-* the dispatcher (the caller's thread) pops messages and claims their jobs, never taking more
-  than ``concurrency`` at once;
-* ``concurrency`` executor threads run the qualifier and record the outcome (fenced);
+* the dispatcher (the caller's thread) runs the store loop: each round records every outcome
+  that piled up and claims new jobs, in one transaction (group commit), each outcome fenced by
+  its own lease, never running more than ``concurrency`` jobs at once;
+* ``concurrency`` executor threads run the qualifier and hand the outcome to the dispatcher;
 * the heartbeat renews this worker's leases and its row every lease/3, and abandons a job that
   runs past ``job_timeout`` (its lease then expires and another worker takes it over);
-* maintenance, on start and then every second, reclaims expired leases, re-queues retries that
+* maintenance, on start and then twice a second, reclaims expired leases, re-queues retries that
   are due and, now and then, re-enqueues queued jobs whose message was lost.
 
 SIGINT or SIGTERM: stop taking jobs, give in-flight jobs ``grace`` seconds to finish, then hand
@@ -25,21 +26,20 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 from qualify import __version__, qualifiers
 from qualify.api import Qualify
-from qualify.backoff import retry_delay
-from qualify.errors import InputError, PermanentError, QualifierError, TransientError
+from qualify.errors import InputError, TransientError
+from qualify.outcomes import decide, summary
 from qualify.qualifiers import Qualifier, QualifierResult
 from qualify.store import ClaimedJob, RunPlan
+from qualify.store.jobs import Outcome
 
 log = logging.getLogger("qualify.worker")
-
-MAX_ERROR_CHARS = 500
 
 
 @dataclass
@@ -98,7 +98,8 @@ class WorkerStats:
 class _InFlight:
     job: ClaimedJob
     started: float
-    abandoned: bool = False
+    abandoned: bool = False  # ran past the job timeout; its lease is left to expire
+    executing: bool = True  # False once its outcome waits for the recorder
 
 
 class Worker:
@@ -130,6 +131,7 @@ class Worker:
         self._plans_lock = threading.Lock()
         self._reconcile_soon = threading.Event()
         self._solo: _InFlight | None = None  # a suspect job running alone
+        self._outcomes: list[tuple[Outcome, _InFlight]] = []  # finished, not yet recorded
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -230,6 +232,8 @@ class Worker:
     # -- dispatching ----------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        """The store loop: each round records what finished and claims what fits, in one
+        transaction; it sleeps only when there is neither."""
         opts = self.options
         idle = 0.01
         next_stop_check = 0.0
@@ -238,34 +242,57 @@ class Worker:
                 next_stop_check = time.monotonic() + 0.5
                 if self.stop_when():
                     break
-            free = self._wait_for_capacity()
-            if not free:
-                continue
+            outcomes, free = self._wait_for_work()
             try:
-                taken, claimed = self.app.jobs.claim_next(free, self.id, opts.lease)
+                cycle = self.app.jobs.cycle(
+                    [outcome for outcome, _ in outcomes], free, self.id, opts.lease
+                )
             except Exception:
-                log.exception("could not take jobs from the queue; retrying")
+                log.exception("could not reach the store; retrying")
+                self._recorded(outcomes, None)
                 self._stopping.wait(opts.poll_interval)
                 continue
-            if claimed:
-                now = time.monotonic()
-                flights = [_InFlight(job, now) for job in claimed]
-                suspect = next((f for f in flights if f.job.suspect), None)
-                if suspect is not None:
-                    flights = self._isolate(suspect, flights)
-                with self._cond:
-                    for flight in flights:
-                        self._in_flight[flight.job.id] = flight
-                for flight in flights:
-                    self._work.put(flight)
-                self.stats.add(claimed=len(flights))
-            if taken:
+            self._recorded(outcomes, cycle.recorded)
+            self._start(cycle.claimed)
+            if cycle.taken or outcomes:
                 idle = 0.01
                 continue
-            if self._idle_and_done():
+            if free and self._idle_and_done():
                 break
-            self._stopping.wait(idle)
+            with self._cond:
+                if not self._outcomes:
+                    self._cond.wait(idle)
             idle = min(idle * 2, opts.poll_interval)
+
+    def _wait_for_work(self) -> tuple[list[tuple[Outcome, _InFlight]], int]:
+        """Outcomes to record and free slots to fill; waits while there are neither."""
+        with self._cond:
+            while not self._outcomes and not self._free() and not self._stopping.is_set():
+                self._cond.wait(0.5)
+            outcomes, self._outcomes = self._outcomes, []
+            return outcomes, 0 if self._stopping.is_set() else self._free()
+
+    def _free(self) -> int:
+        if self._solo is not None:
+            if self._solo_running():
+                return 0
+            self._solo = None
+        return max(0, self.options.concurrency - len(self._active()))
+
+    def _start(self, claimed: list[ClaimedJob]) -> None:
+        if not claimed:
+            return
+        now = time.monotonic()
+        flights = [_InFlight(job, now) for job in claimed]
+        suspect = next((f for f in flights if f.job.suspect), None)
+        if suspect is not None:
+            flights = self._isolate(suspect, flights)
+        with self._cond:
+            for flight in flights:
+                self._in_flight[flight.job.id] = flight
+        for flight in flights:
+            self._work.put(flight)
+        self.stats.add(claimed=len(flights))
 
     def _isolate(self, suspect: _InFlight, flights: list[_InFlight]) -> list[_InFlight]:
         """A job whose last worker died may be a poison pill. Run it with nothing else in
@@ -290,37 +317,26 @@ class Worker:
         )
         return [suspect]
 
-    def _wait_for_capacity(self) -> int:
-        with self._cond:
-            while self._solo_running():
-                if self._stopping.is_set():
-                    return 0
-                self._cond.wait(0.5)
-            self._solo = None
-            while len(self._active()) >= self.options.concurrency:
-                if self._stopping.is_set():
-                    return 0
-                self._cond.wait(0.5)
-            return self.options.concurrency - len(self._active())
-
     def _solo_running(self) -> bool:
         solo = self._solo
         return solo is not None and not solo.abandoned and self._in_flight.get(solo.job.id) is solo
 
     def _active(self) -> list[_InFlight]:
-        return [f for f in self._in_flight.values() if not f.abandoned]
+        """Jobs whose qualifier is running (not those waiting to be recorded)."""
+        return [f for f in self._in_flight.values() if f.executing and not f.abandoned]
 
     def _idle_and_done(self) -> bool:
         """Nothing came off the queue: decide whether a burst worker is finished."""
         jobs = self.app.jobs
-        if jobs.has_orphans(self.options.lost_message_grace):
+        if jobs.has_orphans():
             self._reconcile_soon.set()
-        if not self.options.burst or self._active():
+        if not self.options.burst or any(not f.abandoned for f in self._in_flight.values()):
             return False
         return not jobs.has_unfinished()
 
     def _drain(self) -> None:
-        """After the dispatcher stops: let in-flight jobs finish, then hand back the rest."""
+        """After the dispatcher stops: let running jobs finish within the grace, record what
+        finished, and hand back the rest at once."""
         deadline = time.monotonic() + self.options.grace
         with self._cond:
             while self._active() and not self._release_now.is_set():
@@ -331,6 +347,13 @@ class Worker:
             leftovers = [f.job for f in self._active()]
             # Jobs still running will find their lease gone; none not yet started may start.
             self._release_now.set()
+            outcomes, self._outcomes = self._outcomes, []
+        if outcomes:
+            recorded = self._safely(
+                "record finished jobs",
+                lambda: self.app.jobs.record([outcome for outcome, _ in outcomes]),
+            )
+            self._recorded(outcomes, recorded)
         if leftovers:
             released = self._safely("hand jobs back", lambda: self.app.jobs.release(leftovers))
             self.stats.add(released=released or 0)
@@ -356,25 +379,20 @@ class Worker:
 
     def _execute(self, flight: _InFlight) -> None:
         job = flight.job
+        outcome = None
         try:
-            if self._release_now.is_set():
-                return  # handed back before it started
-            outcome = self._qualify(job)
-            if not self._release_now.is_set():
-                self._record(job, outcome, time.monotonic() - flight.started)
+            if not self._release_now.is_set():  # else handed back before it started
+                outcome = decide(job, self._plan(job.run_id), self._qualify(job))
         except Exception:
-            log.exception(
-                "job %d (%s): could not record the outcome; its lease will expire and the job"
-                " will run again",
-                job.id,
-                job.domain,
-            )
-        finally:
-            with self._cond:
-                # The job may have been claimed again since it was abandoned: keep that entry.
-                if self._in_flight.get(job.id) is flight:
-                    del self._in_flight[job.id]
-                self._cond.notify_all()
+            log.exception("job %d (%s): the worker failed around the qualifier", job.id,
+                          job.domain)  # fmt: skip
+        with self._cond:
+            flight.executing = False
+            if outcome is None or self._release_now.is_set():
+                self._forget(flight)
+            else:
+                self._outcomes.append((outcome, flight))
+            self._cond.notify_all()
 
     def _qualify(self, job: ClaimedJob) -> QualifierResult | BaseException:
         plan = self._plan(job.run_id)
@@ -388,42 +406,43 @@ class Worker:
         except Exception as exc:
             return exc
 
-    def _record(
-        self, job: ClaimedJob, outcome: QualifierResult | BaseException, took: float
+    def _recorded(
+        self, batch: Sequence[tuple[Outcome, _InFlight]], recorded: set[int] | None
     ) -> None:
-        plan = self._plan(job.run_id)
-        jobs = self.app.jobs
-        if isinstance(outcome, QualifierResult):
-            recorded = jobs.complete(job, outcome)
-            kind, detail = "done", f"{outcome.verdict} (score {outcome.score})"
-            if recorded:
-                self.stats.add(done=1)
-        else:
-            code, message = _describe(outcome)
-            if isinstance(outcome, PermanentError) or job.attempts >= plan.max_attempts:
-                if not isinstance(outcome, PermanentError):
-                    message = f"gave up after {job.attempts} attempts: {message}"
-                recorded = jobs.fail(job, code, message)
-                kind, detail = "failed", f"{code}: {message}"
-                if recorded:
-                    self.stats.add(failed=1)
-            else:
-                retry_after = getattr(outcome, "retry_after", None)
-                delay = retry_delay(plan.backoff, job.attempts, retry_after)
-                recorded = jobs.retry_later(job, delay, code, message)
-                kind, detail = "retry", f"in {delay:.1f}s after {code}: {message}"
-                if recorded:
-                    self.stats.add(retried=1)
-        if not recorded:
-            self.stats.add(lost=1)
-            log.warning(
-                "job %d (%s): lease lost (reclaimed by another worker, or the run was"
-                " cancelled); this outcome was discarded",
-                job.id,
-                job.domain,
-            )
+        """After each round: count and log what was recorded, and free those jobs. With
+        ``recorded`` None the store could not be reached: the leases will expire and the
+        jobs run again elsewhere."""
+        if not batch:
             return
-        log.debug("job %d %s: %s %s in %.2fs", job.id, job.domain, kind, detail, took)
+        now = time.monotonic()
+        counts = {"done": 0, "failed": 0, "retried": 0, "lost": 0}
+        for outcome, flight in batch:
+            job = flight.job
+            if recorded is None:
+                continue
+            if job.id not in recorded:
+                counts["lost"] += 1
+                log.warning(
+                    "job %d (%s): lease lost (reclaimed by another worker, or the run was"
+                    " cancelled); this outcome was discarded",
+                    job.id,
+                    job.domain,
+                )
+                continue
+            counts[{"done": "done", "failed": "failed", "retry": "retried"}[outcome.kind]] += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("job %d %s: %s in %.2fs", job.id, job.domain, summary(outcome),
+                          now - flight.started)  # fmt: skip
+        self.stats.add(**counts)
+        with self._cond:
+            for _, flight in batch:
+                self._forget(flight)
+            self._cond.notify_all()
+
+    def _forget(self, flight: _InFlight) -> None:
+        # The job may have been claimed again since it was abandoned: keep that entry.
+        if self._in_flight.get(flight.job.id) is flight:
+            del self._in_flight[flight.job.id]
 
     def _plan(self, run_id: int) -> RunPlan:
         plan = self._plans.get(run_id)
@@ -472,7 +491,7 @@ class Worker:
         for flight in flights:
             if flight.abandoned:
                 continue
-            if now - flight.started > self.options.job_timeout:
+            if flight.executing and now - flight.started > self.options.job_timeout:
                 # Stop renewing: the lease expires and another worker runs the job again.
                 flight.abandoned = True
                 log.error(
@@ -524,7 +543,7 @@ class Worker:
         if jobs.has_due_retries():
             promoted = jobs.promote_due()
             log.debug("%d retries are due and queued again", promoted)
-        if reconcile:
+        if reconcile and jobs.may_have_lost_messages():
             lost = jobs.requeue_lost(self.options.lost_message_grace)
             if lost:
                 log.warning("re-enqueued %d queued jobs whose queue message was lost", lost)
@@ -535,12 +554,3 @@ class Worker:
         except Exception:
             log.exception("could not %s", what)
             return None
-
-
-def _describe(error: BaseException) -> tuple[str, str]:
-    if isinstance(error, QualifierError):
-        code, message = error.code, str(error)
-    else:
-        code, message = "unexpected_error", f"{type(error).__name__}: {error}"
-    message = " ".join(message.split()) or type(error).__name__
-    return code, message[:MAX_ERROR_CHARS]

@@ -38,6 +38,8 @@ UPDATE runs SET
 WHERE id = ?"""
 
 _FENCE = "id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?"
+_ACTIVE_RUN = "status IN ('PENDING', 'PROCESSING')"
+_BATCH = 200  # jobs per statement: well under every driver's parameter limit
 LEASE_EXPIRED = "lease_expired"
 
 
@@ -56,6 +58,44 @@ class ClaimedJob:
     @property
     def fence(self) -> tuple[int, str, int]:
         return (self.id, self.owner, self.attempts)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a job this worker ran: a result, a retry later, or a failure."""
+
+    job: ClaimedJob
+    result: QualifierResult | None = None
+    retry_in: float | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def done(cls, job: ClaimedJob, result: QualifierResult) -> Outcome:
+        return cls(job, result=result)
+
+    @classmethod
+    def retry(cls, job: ClaimedJob, delay: float, code: str, message: str) -> Outcome:
+        return cls(job, retry_in=delay, error_code=code, error=message)
+
+    @classmethod
+    def failed(cls, job: ClaimedJob, code: str, message: str) -> Outcome:
+        return cls(job, error_code=code, error=message)
+
+    @property
+    def kind(self) -> str:
+        if self.result is not None:
+            return "done"
+        return "failed" if self.retry_in is None else "retry"
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """What one worker round trip did: messages taken, jobs claimed, outcomes recorded."""
+
+    taken: int
+    claimed: list[ClaimedJob]
+    recorded: set[int]
 
 
 @dataclass(frozen=True)
@@ -108,17 +148,26 @@ class Jobs:
         Returns how many messages were taken and the jobs actually claimed; a duplicate or
         stale message (job no longer queued) claims nothing and is simply dropped.
         """
-        if self.queue.is_empty():
-            return 0, []
-        if self.queue.transactional:
-            # Pop and claim commit together: a crash cannot lose the message.
-            with self.database.write():
-                job_ids = self.queue.pop(limit)
-                return len(job_ids), self._claim(job_ids, owner, lease)
-        job_ids = self.queue.pop(limit)
-        crash_point("worker.after_pop")
-        with self.database.write():
-            return len(job_ids), self._claim(job_ids, owner, lease)
+        cycle = self.cycle([], limit, owner, lease)
+        return cycle.taken, cycle.claimed
+
+    def cycle(self, outcomes: Sequence[Outcome], limit: int, owner: str, lease: float) -> Cycle:
+        """A worker's round trip: record the jobs that finished and claim up to ``limit``
+        new ones, in one transaction, so a busy worker commits once per round, not per job."""
+        queue, db = self.queue, self.database
+        limit = limit if limit > 0 and not queue.is_empty() else 0
+        if not outcomes and not limit:
+            return Cycle(0, [], set())
+        job_ids: list[int] = []
+        if limit and not queue.transactional:
+            job_ids = queue.pop(limit)
+            # A crash here loses messages, not jobs: the reconciler enqueues them again.
+            crash_point("worker.after_pop")
+        with db.write():
+            recorded = self._record(outcomes) if outcomes else set()
+            if limit and queue.transactional:
+                job_ids = queue.pop(limit)  # pop and claim commit together
+            return Cycle(len(job_ids), self._claim(job_ids, owner, lease), recorded)
 
     def claim(self, job_ids: Sequence[int], owner: str, lease: float) -> list[ClaimedJob]:
         """Claim specific jobs (atomic: only those still queued are taken)."""
@@ -163,62 +212,88 @@ class Jobs:
 
     def complete(self, job: ClaimedJob, result: QualifierResult) -> bool:
         """Record the result and finish the job, only if ``job``'s lease still holds."""
-        db = self.database
-        with db.write():
-            cursor = db.execute(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,"
-                " error_code = NULL, error = NULL, finished_at = {now}, updated_at = {now}"
-                f" WHERE {_FENCE}",
-                job.fence,
-            )
-            if cursor.rowcount != 1:
-                return False
-            db.execute(
-                "INSERT INTO results (job_id, run_id, verdict, score, reasons, evidence, extra,"
-                " worker_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {now})",
-                (
-                    job.id,
-                    job.run_id,
-                    result.verdict,
-                    result.score,
-                    _json(result.reasons),
-                    _json(result.evidence),
-                    _json(result.extra),
-                    job.owner,
-                ),
-            )
-            self._bump_run(job.run_id, completed=1, qualified=int(result.qualified))
-        return True
+        return bool(self.record([Outcome.done(job, result)]))
 
     def retry_later(self, job: ClaimedJob, delay: float, code: str, message: str) -> bool:
         """A transient failure: wait ``delay`` seconds, then queue again (fenced)."""
-        db = self.database
-        with db.write():
-            cursor = db.execute(
-                "UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL,"
-                " next_attempt_at = {now} + ?, error_code = ?, error = ?, updated_at = {now}"
-                f" WHERE {_FENCE}",
-                (delay, code, message, *job.fence),
-            )
-            if cursor.rowcount != 1:
-                return False
-            self._touch_runs([job.run_id])
-        return True
+        return bool(self.record([Outcome.retry(job, delay, code, message)]))
 
     def fail(self, job: ClaimedJob, code: str, message: str) -> bool:
         """A permanent failure, or attempts exhausted: the job ends failed (fenced)."""
+        return bool(self.record([Outcome.failed(job, code, message)]))
+
+    def record(self, outcomes: Sequence[Outcome]) -> set[int]:
+        """Record finished jobs in one transaction; each change applies only while that
+        job's lease still holds. Returns the ids that were recorded."""
+        with self.database.write():
+            return self._record(outcomes)
+
+    def _record(self, outcomes: Sequence[Outcome]) -> set[int]:
+        recorded: set[int] = set()
+        done = [o for o in outcomes if o.result is not None]
+        for start in range(0, len(done), _BATCH):
+            recorded |= self._record_done(done[start : start + _BATCH])
+        for outcome in outcomes:
+            if outcome.result is None and self._record_error(outcome):
+                recorded.add(outcome.job.id)
+        self._count_outcomes([o for o in outcomes if o.job.id in recorded])
+        return recorded
+
+    def _record_done(self, done: Sequence[Outcome]) -> set[int]:
         db = self.database
-        with db.write():
-            cursor = db.execute(
+        fences = [value for o in done for value in o.job.fence]
+        rows = db.fetchall(
+            "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,"
+            " error_code = NULL, error = NULL, finished_at = {now}, updated_at = {now}"
+            " WHERE state = 'running' AND (id, lease_owner, attempts) IN"
+            f" (VALUES {', '.join(['(?, ?, ?)'] * len(done))}) RETURNING id",
+            fences,
+        )
+        recorded = {row[0] for row in rows}
+        now = db.now()
+        db.insert_rows(
+            "results",
+            ("job_id", "run_id", "verdict", "score", "reasons", "evidence", "extra",
+             "worker_id", "created_at"),
+            (
+                (o.job.id, o.job.run_id, o.result.verdict, o.result.score,
+                 _json(o.result.reasons), _json(o.result.evidence), _json(o.result.extra),
+                 o.job.owner, now)
+                for o in done
+                if o.job.id in recorded and o.result is not None
+            ),
+        )  # fmt: skip
+        return recorded
+
+    def _record_error(self, outcome: Outcome) -> bool:
+        if outcome.retry_in is not None:
+            sql = (
+                "UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL,"
+                " next_attempt_at = {now} + ?, error_code = ?, error = ?, updated_at = {now}"
+                f" WHERE {_FENCE}"
+            )
+            params: tuple = (outcome.retry_in, outcome.error_code, outcome.error)
+        else:
+            sql = (
                 "UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL,"
                 " error_code = ?, error = ?, finished_at = {now}, updated_at = {now}"
-                f" WHERE {_FENCE}",
-                (code, message, *job.fence),
+                f" WHERE {_FENCE}"
             )
-            if cursor.rowcount != 1:
-                return False
-            self._bump_run(job.run_id, failed=1)
-        return True
+            params = (outcome.error_code, outcome.error)
+        return self.database.execute(sql, (*params, *outcome.job.fence)).rowcount == 1
+
+    def _count_outcomes(self, recorded: Sequence[Outcome]) -> None:
+        """One counter update per run for the whole batch."""
+        per_run: dict[int, list[int]] = {}
+        for outcome in recorded:
+            counts = per_run.setdefault(outcome.job.run_id, [0, 0, 0])
+            if outcome.result is not None:
+                counts[0] += 1
+                counts[1] += int(outcome.result.qualified)
+            elif outcome.retry_in is None:
+                counts[2] += 1
+        for run_id, (completed, qualified, failed) in sorted(per_run.items()):
+            self._bump_run(run_id, completed=completed, failed=failed, qualified=qualified)
 
     def release(self, jobs: Sequence[ClaimedJob]) -> int:
         """Hand jobs back at once (a worker shutting down): queued again, attempt not counted."""
@@ -301,16 +376,29 @@ class Jobs:
             self._touch_runs({row[1] for row in rows})
         return len(rows)
 
-    def has_orphans(self, grace: float) -> bool:
-        """Cheap check: are there queued jobs, untouched for ``grace``, while the queue is empty?"""
-        if self.queue.size() > 0:
-            return False
-        return bool(
-            self.database.scalar(
-                "SELECT 1 FROM jobs WHERE state = 'queued' AND updated_at < {now} - ? LIMIT 1",
-                (grace,),
-            )
+    def queued_count(self) -> int:
+        """How many jobs are queued, from the active runs' counters and the small sets of
+        running and waiting jobs: no scan of the jobs table (queued jobs are not indexed, so
+        that inserting a million of them stays cheap)."""
+        db = self.database
+        unfinished = db.scalar(
+            "SELECT COALESCE(SUM(total - completed - failed - cancelled), 0) FROM runs"
+            f" WHERE {_ACTIVE_RUN}"
         )
+        for state in ("running", "waiting"):  # one query each: each has its partial index
+            unfinished -= db.scalar(
+                f"SELECT COUNT(*) FROM jobs WHERE state = '{state}'"
+                f" AND run_id IN (SELECT id FROM runs WHERE {_ACTIVE_RUN})"
+            )
+        return int(unfinished)
+
+    def has_orphans(self) -> bool:
+        """Cheap check: does the store hold queued jobs while the queue is empty?"""
+        return self.queue.is_empty() and self.queued_count() > 0
+
+    def may_have_lost_messages(self) -> bool:
+        """Cheap check: does the queue hold fewer messages than there are queued jobs?"""
+        return self.queue.size() < self.queued_count()
 
     def requeue_lost(self, grace: float, run_id: int | None = None) -> int:
         """The reconciler: enqueue again queued jobs that the queue does not hold.
@@ -323,7 +411,8 @@ class Jobs:
         held = self.queue.held_job_ids()
         scope, params = _run_scope(run_id)
         queued = db.fetchall(
-            f"SELECT id FROM jobs WHERE state = 'queued' AND updated_at < {{now}} - ?{scope}",
+            f"SELECT id FROM jobs WHERE state = 'queued' AND updated_at < {{now}} - ?{scope}"
+            f" AND run_id IN (SELECT id FROM runs WHERE {_ACTIVE_RUN})",
             (grace, *params),
         )
         lost = [row[0] for row in queued if row[0] not in held]
@@ -345,10 +434,13 @@ class Jobs:
 
     def has_unfinished(self) -> bool:
         """Is any job, of any run, still queued, running or waiting?"""
-        # One query per state, so each is answered from that state's small partial index.
-        return any(
-            self.database.scalar(f"SELECT 1 FROM jobs WHERE state = '{state}' LIMIT 1")
-            for state in ("running", "waiting", "queued")
+        # Queued jobs exist only in active runs; running and waiting ones have small partial
+        # indexes (and may outlive a run given up by `recover --fail`).
+        db = self.database
+        return bool(
+            db.scalar(f"SELECT 1 FROM runs WHERE {_ACTIVE_RUN} LIMIT 1")
+            or db.scalar("SELECT 1 FROM jobs WHERE state = 'running' LIMIT 1")
+            or db.scalar("SELECT 1 FROM jobs WHERE state = 'waiting' LIMIT 1")
         )
 
     # -- operator actions on a run --------------------------------------------------------

@@ -1,0 +1,48 @@
+"""Turning what a qualifier did into what the store records: the retry policy.
+
+A result is recorded as done. ``PermanentError`` fails the job at once. ``TransientError``, or
+any other exception, waits with exponential backoff and jitter (a server's ``Retry-After`` is
+a floor) and runs again, until the run's ``max_attempts`` are used up; then the job fails with
+the last error.
+"""
+
+from __future__ import annotations
+
+from qualify.backoff import retry_delay
+from qualify.errors import PermanentError, QualifierError
+from qualify.qualifiers import QualifierResult
+from qualify.store import ClaimedJob, RunPlan
+from qualify.store.jobs import Outcome
+
+MAX_ERROR_CHARS = 500
+
+
+def decide(job: ClaimedJob, plan: RunPlan, produced: QualifierResult | BaseException) -> Outcome:
+    if isinstance(produced, QualifierResult):
+        return Outcome.done(job, produced)
+    code, message = describe(produced)
+    if isinstance(produced, PermanentError):
+        return Outcome.failed(job, code, message)
+    if job.attempts >= plan.max_attempts:
+        return Outcome.failed(job, code, f"gave up after {job.attempts} attempts: {message}")
+    retry_after = getattr(produced, "retry_after", None)
+    return Outcome.retry(job, retry_delay(plan.backoff, job.attempts, retry_after), code, message)
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """A stable code and a one-line message for an error a qualifier raised."""
+    if isinstance(error, QualifierError):
+        code, message = error.code, str(error)
+    else:
+        code, message = "unexpected_error", f"{type(error).__name__}: {error}"
+    message = " ".join(message.split()) or type(error).__name__
+    return code, message[:MAX_ERROR_CHARS]
+
+
+def summary(outcome: Outcome) -> str:
+    """How a job ended, for the worker's log."""
+    if outcome.result is not None:
+        return f"done {outcome.result.verdict} (score {outcome.result.score})"
+    if outcome.retry_in is not None:
+        return f"retry in {outcome.retry_in:.1f}s after {outcome.error_code}: {outcome.error}"
+    return f"failed {outcome.error_code}: {outcome.error}"
