@@ -45,9 +45,7 @@ def raw_claim_cycle(directory: Path, count: int) -> float:
             " attempts = attempts + 1 WHERE id = ? AND state = 'queued' RETURNING id",
             (time.time() + 30, job_id),
         ).fetchall()
-        conn.execute(
-            "UPDATE jobs SET state = 'done' WHERE id = ? AND lease_owner = 'w'", (job_id,)
-        )
+        conn.execute("UPDATE jobs SET state = 'done' WHERE id = ? AND lease_owner = 'w'", (job_id,))
     took = time.perf_counter() - started
     conn.close()
     return count / took
