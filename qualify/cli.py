@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
 import peewee
+from click.core import ParameterSource
 from rich.console import Console
-from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from qualify import __version__, console, export
+from qualify import __version__, console, export, live
 from qualify.api import PreparedRun, Qualify, RunCreated, prepare_run
 from qualify.config import Settings
+from qualify.dashboard import Dashboard
 from qualify.durations import parse_duration
 from qualify.errors import NotFoundError, QualifyError
+from qualify.store.database import redact
 from qualify.timefmt import ago
 from qualify.worker import Worker, WorkerOptions
 
@@ -241,57 +242,71 @@ def _report_created(created: RunCreated, prepared: PreparedRun) -> None:
     click.echo(f"Run {created.run_id} ({created.name}): {summary}")
 
 
-def _work_run(app: Qualify, run_id: int, concurrency: int, quiet: bool) -> Any:
-    """Work the run in this process with a live progress bar until it is finished."""
+def _work_run(
+    app: Qualify, run_id: int, concurrency: int, quiet: bool, resume: str | None = None
+) -> Any:
+    """Work the run in this process with a live progress bar until it is finished, or until
+    Ctrl-C (the worker hands its in-flight jobs back; ``resume`` says how to go on)."""
     err = Console(stderr=True)
     options = WorkerOptions(concurrency=concurrency)
     worker = Worker(app, options, stop_when=lambda: not app.runs.get(run_id).active)
-    total = app.runs.get(run_id).total
-    progress = Progress(
-        TextColumn(f"run {run_id}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    )
-    task = progress.add_task("run", total=total, detail="")
+    bar = live.RunProgress(run_id, app.runs.get(run_id).total, err, disable=quiet)
     done = threading.Event()
 
     def poll() -> None:
+        # Its own connection: the worker's threads keep theirs busy.
         while not done.wait(0.5):
-            current = app.runs.get(run_id)
-            progress.update(
-                task,
-                completed=current.completed + current.failed + current.cancelled,
-                detail=f"{current.qualified:,} qualified, {current.failed:,} failed",
-            )
+            bar.update(app.runs.get(run_id))
         app.database.close()
 
     poller = threading.Thread(target=poll, daemon=True)
-    with progress:
+    with bar.shown():
         poller.start()
         worker.run()
         done.set()
         poller.join()
         final = app.runs.get(run_id)
-        progress.update(
-            task,
-            completed=final.completed + final.failed + final.cancelled,
-            detail=f"{final.qualified:,} qualified, {final.failed:,} failed",
-        )
+        bar.update(final)
     if final.active:
-        err.print(
-            f"Stopped. Run {run_id} keeps its progress; the rest stays queued for any worker:"
-            " qualify worker"
+        left = final.total - final.finished
+        # Plain lines, never wrapped: the commands in them are meant to be pasted.
+        click.echo(
+            f"Interrupted: run {run_id} keeps its {final.finished:,} finished jobs;"
+            f" the other {left:,} stay queued.",
+            err=True,
         )
+        click.echo(f"Resume with: {resume or _resume_command()}", err=True)
     elif not quiet:
-        err.print(
+        click.echo(
             f"Run {run_id} {final.status}: {final.completed:,} done ({final.qualified:,}"
-            f" qualified), {final.failed:,} failed. Export: qualify export {run_id}"
+            f" qualified), {final.failed:,} failed. Export: {_command('export', str(run_id))}",
+            err=True,
         )
     return final
+
+
+def _command(*args: str) -> str:
+    """A qualify command line for the database this command uses (``--db`` only when it is
+    not the default one), for hints people can paste."""
+    root = click.get_current_context().find_root()
+    settings: Settings = root.obj
+    words = ["qualify"]
+    # Settings from the environment stay there; a password is never printed.
+    if root.get_parameter_source("db") == ParameterSource.COMMANDLINE:
+        words += ["--db", redact(settings.db)]
+    if root.get_parameter_source("queue") == ParameterSource.COMMANDLINE and settings.queue:
+        words += ["--queue", redact(settings.queue)]
+    return shlex.join([*words, *args])
+
+
+def _resume_command() -> str:
+    params = click.get_current_context().params
+    args = ["worker", "--burst"]
+    if params.get("fetch_via"):
+        args += ["--fetch-via", params["fetch_via"]]
+    if params.get("allow_private_networks"):
+        args.append("--allow-private-networks")
+    return _command(*args)
 
 
 # -- worker ---------------------------------------------------------------------------------
@@ -455,22 +470,8 @@ def _print_status_empty(as_json: bool) -> None:
 
 
 def _watch(app: Qualify, run_id: int | None, stuck_after: float) -> None:
-    def view() -> Any:
-        now = app.database.now()
-        runs = (
-            [app.runs.get(run_id, stuck_after=stuck_after)]
-            if run_id is not None
-            else app.runs.list(stuck_after=stuck_after, limit=20)
-        )
-        return console.status_view(runs, app.workers.list(), now)
-
-    with Live(view(), refresh_per_second=4, screen=False) as live:
-        try:
-            while True:
-                time.sleep(1)
-                live.update(view())
-        except KeyboardInterrupt:
-            pass
+    dashboard = Dashboard(app, run_id=run_id, stuck_after=stuck_after)
+    live.watch(dashboard.refresh, app.database.display_url)
 
 
 @cli.command()

@@ -98,7 +98,18 @@ def m001_initial(database: Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_run_lease_indexes(database: Database) -> None:
+    # Whether a run is stuck asks "does this run have a live lease, or a retry due soon?"
+    # for every run that `status` lists. Without these, each answer walks all of the run's
+    # jobs (jobs_run_domain); with them it reads only the run's few running or waiting jobs.
+    _ddl(
+        database,
+        "CREATE INDEX jobs_running_run ON jobs (run_id, lease_expires_at) WHERE state = 'running'",
+        "CREATE INDEX jobs_waiting_run ON jobs (run_id, next_attempt_at) WHERE state = 'waiting'",
+    )
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_run_lease_indexes]
 
 
 def migrate(database: Database) -> list[str]:
