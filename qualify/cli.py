@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -16,6 +17,7 @@ from click.core import ParameterSource
 from rich.console import Console
 
 from qualify import __version__, console, export, live
+from qualify import demo as demo_sites
 from qualify.api import PreparedRun, Qualify, RunCreated, prepare_run
 from qualify.config import Settings
 from qualify.dashboard import Dashboard
@@ -243,7 +245,12 @@ def _report_created(created: RunCreated, prepared: PreparedRun) -> None:
 
 
 def _work_run(
-    app: Qualify, run_id: int, concurrency: int, quiet: bool, resume: str | None = None
+    app: Qualify,
+    run_id: int,
+    concurrency: int,
+    quiet: bool,
+    resume: str | None = None,
+    hints: bool = True,
 ) -> Any:
     """Work the run in this process with a live progress bar until it is finished, or until
     Ctrl-C (the worker hands its in-flight jobs back; ``resume`` says how to go on)."""
@@ -277,11 +284,13 @@ def _work_run(
         )
         click.echo(f"Resume with: {resume or _resume_command()}", err=True)
     elif not quiet:
-        click.echo(
+        summary = (
             f"Run {run_id} {final.status}: {final.completed:,} done ({final.qualified:,}"
-            f" qualified), {final.failed:,} failed. Export: {_command('export', str(run_id))}",
-            err=True,
+            f" qualified), {final.failed:,} failed."
         )
+        if hints:
+            summary += f" Export: {_command('export', str(run_id))}"
+        click.echo(summary, err=True)
     return final
 
 
@@ -307,6 +316,71 @@ def _resume_command() -> str:
     if params.get("allow_private_networks"):
         args.append("--allow-private-networks")
     return _command(*args)
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=demo_sites.DEFAULT_DIR,
+    show_default=True,
+    help="Where the ICP, the domain list and the database go.",
+)
+@click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=4, show_default=True)
+def demo(directory: str, concurrency: int) -> None:
+    """Qualify a handful of fictional companies end to end, offline: the first thing to try.
+
+    Writes the example ICP and a domain list into DIR, serves the companies' small
+    websites (bundled with qualify) from a local server on 127.0.0.1, and works the run
+    through the real queue, worker and web qualifier with a progress bar. Then shows the
+    results and where the database is. Nothing goes to the network.
+
+    \b
+    Example:
+      qualify demo
+      qualify demo --dir /tmp/try-qualify
+    """
+    inputs = demo_sites.write_inputs(Path(directory))
+    prepared = prepare_run(str(inputs.icp), str(inputs.domains), "web")
+    with demo_sites.DemoGateway() as gateway:
+        demo_sites.configure_web(gateway)
+        with Qualify.open(str(inputs.db)) as app:
+            created = app.create_run(
+                prepared,
+                name=demo_sites.RUN_NAME,
+                max_attempts=demo_sites.MAX_ATTEMPTS,
+                backoff=demo_sites.BACKOFF,
+            )
+            click.echo(
+                f"Run {created.run_id}: {created.queued} fictional companies from"
+                f" {inputs.domains}, judged against {inputs.icp}"
+            )
+            final = _work_run(
+                app,
+                created.run_id,
+                concurrency,
+                quiet=False,
+                resume="qualify demo (its sites are served only while it runs)",
+                hints=False,
+            )
+            if final.active:
+                sys.exit(EXIT_INTERRUPTED)
+            Console().print(console.results_table(app.runs.records(created.run_id)))
+    db = shlex.quote(str(inputs.db))
+    run_id = created.run_id
+    steps = [
+        (f"show {run_id} {demo_sites.SITES[0].host}", "one company's reasons and evidence"),
+        (f"export {run_id} -o demo.csv", "every row, for a spreadsheet"),
+        ("status", "runs and workers"),
+    ]
+    click.echo(f"\nThe run is stored in {inputs.db}. Next:")
+    width = max(len(command) for command, _ in steps)
+    for command, what in steps:
+        click.echo(f"  qualify --db {db} {command:<{width}}  # {what}")
 
 
 # -- worker ---------------------------------------------------------------------------------
@@ -448,14 +522,9 @@ def status(run_id: int | None, stuck_after: float, watch: bool, check: bool, as_
             if not stuck:
                 click.echo(f"OK: no stuck runs among {len(runs)}")
         elif run_id is not None:
-            run = runs[0]
-            Console().print(
-                console.run_summary(
-                    run, app.runs.count_jobs_by_state(run.id), app.runs.live_leases(run.id), now
-                )
-            )
+            Console().print(_run_summary(app, runs[0], now, stuck_after))
         else:
-            Console().print(console.status_view(runs, app.workers.list(), now))
+            Console().print(console.status_view(runs, app.workers.list(), now, stuck_after))
         if check and stuck:
             sys.exit(EXIT_STUCK)
     finally:
@@ -490,16 +559,22 @@ def show(run_id: int, domain: str | None, stuck_after: float) -> None:
         out = Console()
         if domain is None:
             run = app.runs.get(run_id, stuck_after=stuck_after)
-            out.print(
-                console.run_summary(
-                    run,
-                    app.runs.count_jobs_by_state(run_id),
-                    app.runs.live_leases(run_id),
-                    app.database.now(),
-                )
-            )
+            out.print(_run_summary(app, run, app.database.now(), stuck_after))
         else:
-            out.print(console.job_detail(app.runs.job(run_id, _normalise_arg(domain))))
+            record = app.runs.job(run_id, _normalise_arg(domain))
+            out.print(console.job_detail(record, run_id))
+
+
+def _run_summary(app: Qualify, run: Any, now: float, stuck_after: float) -> Any:
+    return console.run_summary(
+        run,
+        app.runs.count_jobs_by_state(run.id),
+        app.runs.live_leases(run.id),
+        now,
+        verdicts=app.runs.count_verdicts(run.id),
+        failures=app.runs.count_failures(run.id) if run.failed else None,
+        stuck_after=stuck_after,
+    )
 
 
 def _normalise_arg(domain: str) -> str:

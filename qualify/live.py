@@ -15,7 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from qualify.console import STATUS_STYLES, workers_table
+from qualify.console import STATUS_STYLES, listing, stuck_hints, workers_table
 from qualify.dashboard import ExpiringLease, RateMeter, RunLine, Snapshot, eta
 from qualify.store import Run
 from qualify.store.activity import ErrorCount
@@ -40,7 +40,8 @@ def dashboard_view(snapshot: Snapshot, source: str) -> RenderableType:
         if snapshot.runs
         else Text("No active runs.\n")
     )
-    parts.extend(_stuck_hints(snapshot))
+    runs = [line.run for line in snapshot.runs]
+    parts.extend(stuck_hints(runs, snapshot.workers, now, snapshot.stuck_after))
     if snapshot.workers:
         parts.append(workers_table(snapshot.workers, now))
     else:
@@ -61,7 +62,7 @@ def _titled(title: str, table: Table) -> Group:
 
 
 def _runs_table(lines: list[RunLine], now: float) -> Table:
-    table = Table()
+    table = listing()
     for column, justify in (
         ("ID", "right"),
         ("NAME", "left"),
@@ -109,26 +110,8 @@ def _eta_text(line: RunLine) -> str:
     return "-" if line.eta is None else span(line.eta)
 
 
-def _stuck_hints(snapshot: Snapshot) -> list[Text]:
-    """Why each stuck run is stuck, and the one command that gets it going again."""
-    hints = []
-    after = ago(snapshot.stuck_after)
-    for run in snapshot.stuck:
-        idle = ago(snapshot.now - run.updated_at)
-        text = Text(f"Run {run.id} is STUCK: ", style="bold red")
-        text.append(f"nothing moved for {idle} and no worker holds a lease on its jobs. ")
-        if snapshot.live_workers:
-            text.append(
-                f"Workers are alive but none takes its jobs: qualify recover --older-than {after}"
-            )
-        else:
-            text.append("No worker is alive: start one with qualify worker")
-        hints.append(text)
-    return hints
-
-
 def _leases_table(expiring: list[ExpiringLease]) -> Table:
-    table = Table()
+    table = listing()
     for column in ("JOB", "RUN", "DOMAIN", "HELD BY", "HOLDER", "EXPIRES"):
         table.add_column(column)
     styles = {"alive": "green", "dead": "bold red", "stopped": "dim"}
@@ -152,7 +135,7 @@ def _leases_table(expiring: list[ExpiringLease]) -> Table:
 
 
 def _errors_table(errors: list[ErrorCount]) -> Table:
-    table = Table()
+    table = listing()
     table.add_column("CODE")
     table.add_column("JOBS", justify="right")
     table.add_column("RUNS")
