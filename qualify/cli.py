@@ -700,23 +700,29 @@ def cancel(run_id: int) -> None:
 @click.option(
     "--verdict",
     type=click.Choice(export.VERDICT_FILTERS),
-    help="Only rows with this verdict ('failed': jobs that failed).",
+    multiple=True,
+    help="Only rows with this verdict ('failed': jobs that failed); repeat for several.",
 )
-def export_command(run_id: int, fmt: str, output: str | None, verdict: str | None) -> None:
-    """Export one row per domain: verdict, score, reasons, error, attempts, evidence.
+def export_command(run_id: int, fmt: str, output: str | None, verdict: tuple[str, ...]) -> None:
+    """Export one row per domain: verdict, score, tier, reasons, error, attempts, evidence.
+
+    CSV opens in any spreadsheet or CRM import: one row per domain, the reasons one per
+    line inside their cell, the evidence as JSON. JSONL and JSON keep every field as is.
 
     \b
     Example:
       qualify export 3 --verdict qualified -o qualified.csv
+      qualify export 3 --verdict qualified --verdict review -o to-check.csv
       qualify export 3 --format jsonl | jq .domain
     """
     with _app(create=False) as app:
         records = app.runs.records(run_id, verdict=verdict)
+        keys = app.runs.result_keys(run_id)
         if output is None:
-            export.write(records, fmt, sys.stdout)
+            export.write(records, fmt, sys.stdout, result_keys=keys)
             return
         with export.atomic_output(output) as out:
-            count = export.write(records, fmt, out)
+            count = export.write(records, fmt, out, result_keys=keys)
     click.echo(f"Wrote {count:,} rows to {output}", err=True)
 
 

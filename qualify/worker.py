@@ -146,13 +146,13 @@ class Worker:
             version=__version__,
         )
         log.info(
-            "worker %s started: database %s, queue %s, concurrency %d, lease %.0fs%s",
+            "worker %s started: database %s, queue %s, concurrency %d, lease %gs%s",
             self.id,
             self.app.database.display_url,
             self.app.queue.description,
             opts.concurrency,
             opts.lease,
-            ", burst" if opts.burst else "",
+            "; exits when no work is left (--burst)" if opts.burst else "; Ctrl-C stops",
         )
         background = [
             threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
@@ -395,7 +395,8 @@ class Worker:
         jobs = self.app.jobs
         if isinstance(outcome, QualifierResult):
             recorded = jobs.complete(job, outcome)
-            kind, detail = "done", f"{outcome.verdict} (score {outcome.score})"
+            score = "-" if outcome.score is None else f"{outcome.score:g}"
+            kind, detail = "done:", f"{outcome.verdict}, score {score}"
             if recorded:
                 self.stats.add(done=1)
         else:
@@ -404,7 +405,7 @@ class Worker:
                 if not isinstance(outcome, PermanentError):
                     message = f"gave up after {job.attempts} attempts: {message}"
                 recorded = jobs.fail(job, code, message)
-                kind, detail = "failed", f"{code}: {message}"
+                kind, detail = "failed:", f"{code}: {message}"
                 if recorded:
                     self.stats.add(failed=1)
             else:
@@ -423,7 +424,7 @@ class Worker:
                 job.domain,
             )
             return
-        log.debug("job %d %s: %s %s in %.2fs", job.id, job.domain, kind, detail, took)
+        log.debug("job %d %s (%.2fs): %s %s", job.id, job.domain, took, kind, detail)
 
     def _plan(self, run_id: int) -> RunPlan:
         plan = self._plans.get(run_id)
@@ -444,23 +445,15 @@ class Worker:
     # -- heartbeat ------------------------------------------------------------------------
 
     def _heartbeat_loop(self) -> None:
-        last_summary = time.monotonic()
-        last_processed = 0
+        summary = _Summary(self.stats, time.monotonic())
         try:
             while not self._halt.wait(self.options.heartbeat_interval):
                 self._safely("renew leases", self._heartbeat)
                 now = time.monotonic()
-                if now - last_summary >= self.options.summary_interval:
-                    processed = self.stats.processed
-                    log.info(
-                        "%d jobs processed (%.1f/s), %d failed, %d retried, %d in flight",
-                        processed,
-                        (processed - last_processed) / (now - last_summary),
-                        self.stats.failed,
-                        self.stats.retried,
-                        len(self._in_flight),
-                    )
-                    last_summary, last_processed = now, processed
+                if now - summary.since >= self.options.summary_interval:
+                    line = summary.line(now, len(self._active()))
+                    if line:
+                        log.info("%s", line)
         finally:
             self.app.database.close()
 
@@ -535,6 +528,35 @@ class Worker:
         except Exception:
             log.exception("could not %s", what)
             return None
+
+
+class _Summary:
+    """The periodic summary line: what happened since the last one. An idle worker says so
+    once, instead of repeating "0 jobs" every interval."""
+
+    def __init__(self, stats: WorkerStats, now: float) -> None:
+        self.stats = stats
+        self.since = now
+        self._last = (0, 0, 0)
+        self._idle_said = False
+
+    def line(self, now: float, in_flight: int) -> str | None:
+        s = self.stats
+        current = (s.done, s.failed, s.retried)
+        done, failed, retried = (c - p for c, p in zip(current, self._last, strict=True))
+        seconds = now - self.since
+        self._last, self.since = current, now
+        if not (done or failed or retried or in_flight):
+            if self._idle_said:
+                return None
+            self._idle_said = True
+            return f"idle: no jobs for {seconds:.0f}s ({s.done:,} done since start)"
+        self._idle_said = False
+        rate = (done + failed) / seconds if seconds > 0 else 0.0
+        return (
+            f"last {seconds:.0f}s: {done:,} done, {failed:,} failed, {retried:,} to retry"
+            f" ({rate:.1f} jobs/s); {in_flight} in flight; {s.done:,} done since start"
+        )
 
 
 def _describe(error: BaseException) -> tuple[str, str]:

@@ -221,14 +221,22 @@ class Runs:
             raise NotFoundError(f"run {run_id}: no domain {domain!r}")
         return rows[0]
 
-    def records(self, run_id: int, *, verdict: str | None = None) -> Iterator[JobRecord]:
-        """Every job of a run in input order, with its result; streamed, not loaded at once."""
+    def records(
+        self, run_id: int, *, verdict: str | Sequence[str] | None = None
+    ) -> Iterator[JobRecord]:
+        """Every job of a run in input order, with its result; streamed, not loaded at once.
+
+        ``verdict``: only results with this verdict (or any of these); ``"failed"`` selects
+        the jobs that failed, which have no result."""
         self.get(run_id)
-        if verdict is None:
+        wanted = [verdict] if isinstance(verdict, str) else list(verdict or ())
+        if not wanted:
             return self._records("j.run_id = ?", (run_id,))
-        if verdict == "failed":
-            return self._records("j.run_id = ? AND j.state = 'failed'", (run_id,))
-        return self._records("j.run_id = ? AND r.verdict = ?", (run_id, verdict))
+        verdicts = [v for v in wanted if v != "failed"]
+        terms = ["j.state = 'failed'"] if "failed" in wanted else []
+        if verdicts:
+            terms.append(f"r.verdict IN ({self.database.placeholders(len(verdicts))})")
+        return self._records(f"j.run_id = ? AND ({' OR '.join(terms)})", (run_id, *verdicts))
 
     def _records(self, where: str, params: tuple) -> Iterator[JobRecord]:
         cursor = self.database.execute(
