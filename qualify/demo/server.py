@@ -29,7 +29,9 @@ class DemoGateway:
 
     def __init__(self, sites: Iterable[DemoSite] = SITES) -> None:
         self.sites = {site.host: site for site in sites}
-        self._visits: dict[str, int] = {}
+        self._visits: dict[str, int] = {}  # homepage visits per host
+        #: Every target URL asked for, in order (what the demo's run fetched).
+        self.requested: list[str] = []
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self.port: int = self._httpd.server_address[1]
@@ -58,6 +60,8 @@ class DemoGateway:
 
     def respond(self, target: str) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body for one target URL."""
+        with self._lock:
+            self.requested.append(target)
         parts = urlsplit(target)
         host = (parts.hostname or "").lower()
         site = self.sites.get(host)
