@@ -22,6 +22,7 @@ from qualify.store.activity import ErrorCount
 from qualify.timefmt import ago, iso, rate, span
 
 REFRESH_SECONDS = 1.0
+FOOTER = "Refreshed every second from the store alone. Ctrl-C quits."
 
 # -- the dashboard --------------------------------------------------------------------------
 
@@ -29,11 +30,7 @@ REFRESH_SECONDS = 1.0
 def dashboard_view(snapshot: Snapshot, source: str) -> RenderableType:
     now = snapshot.now
     parts: list[RenderableType] = [
-        Text.assemble(
-            ("qualify status --watch", "bold"),
-            f"  {source}  {iso(now)}  ",
-            ("refreshes every second; Ctrl-C quits", "dim"),
-        )
+        Text.assemble(("qualify status --watch", "bold"), f"  {source}  {iso(now)}")
     ]
     parts.append(
         _titled("Runs", _runs_table(snapshot.runs, now))
@@ -53,6 +50,7 @@ def dashboard_view(snapshot: Snapshot, source: str) -> RenderableType:
         parts.append(_titled(title, _errors_table(snapshot.failures)))
     if snapshot.retrying:
         parts.append(_titled("Waiting to be retried", _errors_table(snapshot.retrying)))
+    parts.append(Text(FOOTER, style="dim"))
     return Group(*parts)
 
 

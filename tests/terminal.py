@@ -88,6 +88,30 @@ class Terminal:
                     return found
                 raise AssertionError(f"{pattern!r} never showed; the terminal had:\n{self.text}")
 
+    def last_frame(self, start: str, end: str) -> str:
+        """What a live display last drew in full: from the last ``start`` (the line every
+        frame begins with) to the ``end`` after it; "" while no frame is complete."""
+        text = self.text
+        begin = text.rfind(start)
+        while begin >= 0:
+            stop = text.find(end, begin)
+            if stop >= 0:
+                return text[begin : stop + len(end)]
+            begin = text.rfind(start, 0, begin)  # the newest frame is still being drawn
+        return ""
+
+    def expect_frame(self, start: str, end: str, *patterns: str, timeout: float = 10.0) -> str:
+        """Wait until the last complete frame matches every pattern; return that frame."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.last_frame(start, end)
+            if frame and all(re.search(p, frame, re.MULTILINE) for p in patterns):
+                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._read(min(remaining, 0.2)):
+                missing = [p for p in patterns if not re.search(p, frame, re.MULTILINE)]
+                raise AssertionError(f"the last frame never showed {missing}:\n{frame}")
+
     def ctrl_c(self) -> None:
         os.write(self.fd, b"\x03")
 
