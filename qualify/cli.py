@@ -647,12 +647,16 @@ def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) 
             )
             continue
         verb = "Would resume" if dry_run else "Resumed"
-        line = f"{verb}: run {a.run_id} ({a.name}), {a.requeued:,} jobs re-queued"
+        line = f"{verb}: run {a.run_id} ({a.name}), {_jobs(a.requeued)} re-queued"
         if a.failed:
             line += f", {a.failed:,} failed after too many attempts"
         if a.waiting_for_worker:
-            line += f"; {a.waiting_for_worker:,} queued jobs need a worker: qualify worker"
+            line += f"; {_jobs(a.waiting_for_worker, 'queued ')} need a worker: qualify worker"
         click.echo(line)
+
+
+def _jobs(count: int, kind: str = "") -> str:
+    return f"{count:,} {kind}job{'' if count == 1 else 's'}"
 
 
 @cli.command()

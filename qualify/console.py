@@ -93,15 +93,21 @@ def runs_table(runs: list[Run], now: float) -> Table:
         ("AGE", "right"),
         ("CHANGED", "right"),
     ):
-        # Only the name may wrap: a number or a status split over two lines misleads.
-        table.add_column(column, justify=justify, no_wrap=column != "NAME")  # type: ignore[arg-type]
+        # Only NAME gives way when the terminal is narrow, and its cell stays on one line
+        # (cut short; `show RUN_ID` has it in full): a number split over lines misleads.
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=column != "NAME",
+            max_width=40 if column == "NAME" else None,
+        )
     for run in runs:
         status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
         if run.stuck:
             status.append(" STUCK", style="bold red")
         table.add_row(
             str(run.id),
-            run.name,
+            Text(run.name, no_wrap=True, overflow="ellipsis"),
             status,
             progress_text(run),
             f"{run.completed:,}",

@@ -74,12 +74,19 @@ def _runs_table(lines: list[RunLine], now: float) -> Table:
         ("ETA", "right"),
         ("LAST CHANGE", "right"),
     ):
-        table.add_column(column, justify=justify, no_wrap=column != "NAME")  # type: ignore[arg-type]
+        # Only NAME gives way when the terminal is narrow, and its cell stays on one line
+        # (cut short; `show RUN_ID` has it in full): a number split over lines misleads.
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=column != "NAME",
+            max_width=40 if column == "NAME" else None,
+        )
     for line in lines:
         run = line.run
         table.add_row(
             str(run.id),
-            run.name,
+            Text(run.name, no_wrap=True, overflow="ellipsis"),
             run_status_text(run),
             ProgressBar(total=max(run.total, 1), completed=run.finished, width=24),
             f"{run.finished:,}/{run.total:,}",
