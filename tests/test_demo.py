@@ -73,10 +73,21 @@ def icp() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_demo_runs_the_whole_pipeline_offline(tmp_path: Path) -> None:
-    result = invoke("demo", "--dir", str(tmp_path / "try"))
+def readme_first_command() -> list[str]:
+    """The arguments of `qualify` in README's first set-up command (CI runs the second)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    first = readme.split("```sh\n", 1)[1].splitlines()[0]
+    assert first.startswith("pip install . && qualify ")
+    return first.split("&& qualify ", 1)[1].split()
+
+
+def test_readme_first_command_runs_the_whole_pipeline_offline(tmp_path: Path) -> None:
+    args = readme_first_command()
+    assert args == ["demo"]
+    result = invoke(*args)  # in this test's own directory: ./qualify-demo
     assert result.exit_code == 0, result.output
-    folder = tmp_path / "try"
+    folder = Path("qualify-demo")
+    assert folder.resolve() == tmp_path / "qualify-demo"
     assert json.loads((folder / "icp.json").read_text())["name"].startswith("Mid-market")
     listed = [
         line.split()[0]
