@@ -484,6 +484,10 @@ def status(run_id: int | None, stuck_after: float, watch: bool, check: bool, as_
       qualify status 3 --json
       qualify status --check --stuck-after 10m || alert "qualify is stuck"
     """
+    if watch and (check or as_json):
+        raise click.UsageError(
+            "--watch draws a live dashboard; it takes neither --json nor --check"
+        )
     settings: Settings = click.get_current_context().obj
     try:
         app = Qualify.open(settings.db, settings.queue, create=False)

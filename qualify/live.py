@@ -150,15 +150,20 @@ def _errors_table(errors: list[ErrorCount]) -> Table:
 
 
 def watch(refresh: Callable[[], Snapshot], source: str, *, console: Console | None = None) -> None:
-    """Redraw the dashboard about once a second until Ctrl-C."""
+    """Redraw the dashboard about once a second until Ctrl-C. Not on a terminal (piped to a
+    file or a log), each refresh is printed after the previous one instead."""
     console = console or Console()
-    with Live(dashboard_view(refresh(), source), console=console, auto_refresh=False) as live:
-        try:
+    try:
+        if not console.is_terminal:
+            while True:
+                console.print(dashboard_view(refresh(), source))
+                time.sleep(REFRESH_SECONDS)
+        with Live(dashboard_view(refresh(), source), console=console, auto_refresh=False) as live:
             while True:
                 time.sleep(REFRESH_SECONDS)
                 live.update(dashboard_view(refresh(), source), refresh=True)
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:
+        pass
 
 
 # -- the progress bar of a run worked in this process -------------------------------------

@@ -8,6 +8,9 @@ import io
 import json
 import logging
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -226,3 +229,32 @@ def test_run_wait_reports_how_it_ended(tmp_path: Path, stack: Stack) -> None:
     assert result.stderr.strip().splitlines()[-1] == (
         f"Run 1 COMPLETED: 1 done (0 qualified), 1 failed. Export: qualify --db {stack.db} export 1"
     )
+
+
+def test_watch_takes_neither_json_nor_check(stack: Stack) -> None:
+    for flag in ("--json", "--check"):
+        result = invoke("--db", stack.db, "status", "--watch", flag)
+        assert result.exit_code == 2 and "--watch draws a live dashboard" in result.stderr
+
+
+def test_watch_piped_to_a_file_prints_one_frame_per_refresh(app: Qualify, stack: Stack) -> None:
+    create_run(app, ["acme.com"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qualify", "status", "--watch"],
+        env=stack.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        frames = 0
+        for line in proc.stdout:  # type: ignore[union-attr]
+            frames += line.startswith("qualify status --watch")
+            if frames == 2:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert frames == 2
