@@ -282,7 +282,7 @@ def _work_run(
             f" the other {left:,} stay queued.",
             err=True,
         )
-        click.echo(f"Resume with: {resume or _resume_command()}", err=True)
+        click.echo(resume or f"Resume with: {_resume_command()}", err=True)
     elif not quiet:
         summary = (
             f"Run {run_id} {final.status}: {final.completed:,} done ({final.qualified:,}"
@@ -337,7 +337,8 @@ def demo(directory: str, concurrency: int) -> None:
     Writes the example ICP and a domain list into DIR, serves the companies' small
     websites (bundled with qualify) from a local server on 127.0.0.1, and works the run
     through the real queue, worker and web qualifier with a progress bar. Then shows the
-    results and where the database is. Nothing goes to the network.
+    results and where the database is (DIR/qualify.db; --db is not used). Nothing goes to
+    the network.
 
     \b
     Example:
@@ -364,7 +365,7 @@ def demo(directory: str, concurrency: int) -> None:
                 created.run_id,
                 concurrency,
                 quiet=False,
-                resume="qualify demo (its sites are served only while it runs)",
+                resume="The demo's sites live only while it runs: start over with qualify demo",
                 hints=False,
             )
             if final.active:

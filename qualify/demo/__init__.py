@@ -21,6 +21,7 @@ from pathlib import Path
 
 from qualify.demo.server import DemoGateway
 from qualify.demo.sites import SITES, DemoSite
+from qualify.errors import InputError
 
 DEFAULT_DIR = "qualify-demo"
 RUN_NAME = "demo: DACH logistics software"
@@ -39,14 +40,18 @@ class DemoInputs:
 
 def write_inputs(directory: Path, sites: tuple[DemoSite, ...] = SITES) -> DemoInputs:
     """Write ``icp.json`` (the example ICP) and ``domains.txt`` into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
     icp = directory / "icp.json"
-    with resources.as_file(resources.files("qualify.examples") / "icp.json") as source:
-        shutil.copyfile(source, icp)
     domains = directory / "domains.txt"
     lines = ["# Fictional companies served by `qualify demo` (subdomains of example.com/.net/.org)"]
     lines += [f"{site.host}  # {site.about}" for site in sites]
-    domains.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with resources.as_file(resources.files("qualify.examples") / "icp.json") as source:
+            shutil.copyfile(source, icp)
+        domains.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InputError(f"{directory}: cannot write the demo's files ({reason})") from None
     return DemoInputs(directory, icp, domains, directory / "qualify.db")
 
 
