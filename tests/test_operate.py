@@ -176,7 +176,7 @@ def test_worker_start_line_and_one_line_per_job(app: Qualify, stack: Stack, work
     worker = workers("--burst", "-v", "--concurrency", "2")
     assert worker.wait() == 0
     out = worker.output
-    assert f"started: database {stack.db}, queue huey SQL storage in" in out
+    assert f"started: database {app.database.display_url}, queue {app.queue.description}" in out
     assert "concurrency 2, lease 30s; exits when no work is left (--burst)" in out
     record = app.runs.job(run_id, "acme.com")
     assert f"job {record.job_id} acme.com (" in out
