@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 import peewee
+from click.core import ParameterSource
 from rich.console import Console
-from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from qualify import __version__, console, export
+from qualify import __version__, console, export, live
+from qualify import demo as demo_sites
 from qualify.api import PreparedRun, Qualify, RunCreated, prepare_run
 from qualify.config import Settings
+from qualify.dashboard import Dashboard
 from qualify.durations import parse_duration
 from qualify.errors import NotFoundError, QualifyError
+from qualify.store.database import redact
 from qualify.timefmt import ago
 from qualify.worker import Worker, WorkerOptions
 
@@ -241,57 +244,144 @@ def _report_created(created: RunCreated, prepared: PreparedRun) -> None:
     click.echo(f"Run {created.run_id} ({created.name}): {summary}")
 
 
-def _work_run(app: Qualify, run_id: int, concurrency: int, quiet: bool) -> Any:
-    """Work the run in this process with a live progress bar until it is finished."""
+def _work_run(
+    app: Qualify,
+    run_id: int,
+    concurrency: int,
+    quiet: bool,
+    resume: str | None = None,
+    hints: bool = True,
+) -> Any:
+    """Work the run in this process with a live progress bar until it is finished, or until
+    Ctrl-C (the worker hands its in-flight jobs back; ``resume`` says how to go on)."""
     err = Console(stderr=True)
     options = WorkerOptions(concurrency=concurrency)
     worker = Worker(app, options, stop_when=lambda: not app.runs.get(run_id).active)
-    total = app.runs.get(run_id).total
-    progress = Progress(
-        TextColumn(f"run {run_id}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    )
-    task = progress.add_task("run", total=total, detail="")
+    bar = live.RunProgress(run_id, app.runs.get(run_id).total, err, disable=quiet)
     done = threading.Event()
 
     def poll() -> None:
+        # Its own connection: the worker's threads keep theirs busy.
         while not done.wait(0.5):
-            current = app.runs.get(run_id)
-            progress.update(
-                task,
-                completed=current.completed + current.failed + current.cancelled,
-                detail=f"{current.qualified:,} qualified, {current.failed:,} failed",
-            )
+            bar.update(app.runs.get(run_id))
         app.database.close()
 
     poller = threading.Thread(target=poll, daemon=True)
-    with progress:
+    with bar.shown():
         poller.start()
         worker.run()
         done.set()
         poller.join()
         final = app.runs.get(run_id)
-        progress.update(
-            task,
-            completed=final.completed + final.failed + final.cancelled,
-            detail=f"{final.qualified:,} qualified, {final.failed:,} failed",
-        )
+        bar.update(final)
     if final.active:
-        err.print(
-            f"Stopped. Run {run_id} keeps its progress; the rest stays queued for any worker:"
-            " qualify worker"
+        left = final.total - final.finished
+        # Plain lines, never wrapped: the commands in them are meant to be pasted.
+        click.echo(
+            f"Interrupted: run {run_id} keeps its {final.finished:,} finished jobs;"
+            f" the other {left:,} stay queued.",
+            err=True,
         )
+        click.echo(resume or f"Resume with: {_resume_command()}", err=True)
     elif not quiet:
-        err.print(
+        summary = (
             f"Run {run_id} {final.status}: {final.completed:,} done ({final.qualified:,}"
-            f" qualified), {final.failed:,} failed. Export: qualify export {run_id}"
+            f" qualified), {final.failed:,} failed."
         )
+        if hints:
+            summary += f" Export: {_command('export', str(run_id))}"
+        click.echo(summary, err=True)
     return final
+
+
+def _command(*args: str) -> str:
+    """A qualify command line for the database this command uses (``--db`` only when it is
+    not the default one), for hints people can paste."""
+    root = click.get_current_context().find_root()
+    settings: Settings = root.obj
+    words = ["qualify"]
+    # Settings from the environment stay there; a password is never printed.
+    if root.get_parameter_source("db") == ParameterSource.COMMANDLINE:
+        words += ["--db", redact(settings.db)]
+    if root.get_parameter_source("queue") == ParameterSource.COMMANDLINE and settings.queue:
+        words += ["--queue", redact(settings.queue)]
+    return shlex.join([*words, *args])
+
+
+def _resume_command() -> str:
+    params = click.get_current_context().params
+    args = ["worker", "--burst"]
+    if params.get("fetch_via"):
+        args += ["--fetch-via", params["fetch_via"]]
+    if params.get("allow_private_networks"):
+        args.append("--allow-private-networks")
+    return _command(*args)
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=demo_sites.DEFAULT_DIR,
+    show_default=True,
+    help="Where the ICP, the domain list and the database go.",
+)
+@click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=4, show_default=True)
+def demo(directory: str, concurrency: int) -> None:
+    """Qualify a handful of fictional companies end to end, offline: the first thing to try.
+
+    Writes the example ICP and a domain list into DIR, serves the companies' small
+    websites (bundled with qualify) from a local server on 127.0.0.1, and works the run
+    through the real queue, worker and web qualifier with a progress bar. Then shows the
+    results and where the database is (DIR/qualify.db; --db is not used). Nothing goes to
+    the network.
+
+    \b
+    Example:
+      qualify demo
+      qualify demo --dir /tmp/try-qualify
+    """
+    inputs = demo_sites.write_inputs(Path(directory))
+    prepared = prepare_run(str(inputs.icp), str(inputs.domains), "web")
+    with demo_sites.DemoGateway() as gateway:
+        demo_sites.configure_web(gateway)
+        with Qualify.open(str(inputs.db)) as app:
+            created = app.create_run(
+                prepared,
+                name=demo_sites.RUN_NAME,
+                max_attempts=demo_sites.MAX_ATTEMPTS,
+                backoff=demo_sites.BACKOFF,
+            )
+            click.echo(
+                f"Run {created.run_id}: {created.queued} fictional companies from"
+                f" {inputs.domains}, judged against {inputs.icp}"
+            )
+            final = _work_run(
+                app,
+                created.run_id,
+                concurrency,
+                quiet=False,
+                resume="The demo's sites live only while it runs: start over with qualify demo",
+                hints=False,
+            )
+            if final.active:
+                sys.exit(EXIT_INTERRUPTED)
+            Console().print(console.results_table(app.runs.records(created.run_id)))
+    db = shlex.quote(str(inputs.db))
+    run_id = created.run_id
+    steps = [
+        (f"show {run_id} {demo_sites.SITES[0].host}", "one company's reasons and evidence"),
+        (f"export {run_id} -o demo.csv", "every row, for a spreadsheet"),
+        ("status", "runs and workers"),
+    ]
+    click.echo(f"\nThe run is stored in {inputs.db}. Next:")
+    width = max(len(command) for command, _ in steps)
+    for command, what in steps:
+        click.echo(f"  qualify --db {db} {command:<{width}}  # {what}")
 
 
 # -- worker ---------------------------------------------------------------------------------
@@ -395,6 +485,10 @@ def status(run_id: int | None, stuck_after: float, watch: bool, check: bool, as_
       qualify status 3 --json
       qualify status --check --stuck-after 10m || alert "qualify is stuck"
     """
+    if watch and (check or as_json):
+        raise click.UsageError(
+            "--watch draws a live dashboard; it takes neither --json nor --check"
+        )
     settings: Settings = click.get_current_context().obj
     try:
         app = Qualify.open(settings.db, settings.queue, create=False)
@@ -433,14 +527,9 @@ def status(run_id: int | None, stuck_after: float, watch: bool, check: bool, as_
             if not stuck:
                 click.echo(f"OK: no stuck runs among {len(runs)}")
         elif run_id is not None:
-            run = runs[0]
-            Console().print(
-                console.run_summary(
-                    run, app.runs.count_jobs_by_state(run.id), app.runs.live_leases(run.id), now
-                )
-            )
+            Console().print(_run_summary(app, runs[0], now, stuck_after))
         else:
-            Console().print(console.status_view(runs, app.workers.list(), now))
+            Console().print(console.status_view(runs, app.workers.list(), now, stuck_after))
         if check and stuck:
             sys.exit(EXIT_STUCK)
     finally:
@@ -455,22 +544,8 @@ def _print_status_empty(as_json: bool) -> None:
 
 
 def _watch(app: Qualify, run_id: int | None, stuck_after: float) -> None:
-    def view() -> Any:
-        now = app.database.now()
-        runs = (
-            [app.runs.get(run_id, stuck_after=stuck_after)]
-            if run_id is not None
-            else app.runs.list(stuck_after=stuck_after, limit=20)
-        )
-        return console.status_view(runs, app.workers.list(), now)
-
-    with Live(view(), refresh_per_second=4, screen=False) as live:
-        try:
-            while True:
-                time.sleep(1)
-                live.update(view())
-        except KeyboardInterrupt:
-            pass
+    dashboard = Dashboard(app, run_id=run_id, stuck_after=stuck_after)
+    live.watch(dashboard.refresh, app.database.display_url)
 
 
 @cli.command()
@@ -489,16 +564,22 @@ def show(run_id: int, domain: str | None, stuck_after: float) -> None:
         out = Console()
         if domain is None:
             run = app.runs.get(run_id, stuck_after=stuck_after)
-            out.print(
-                console.run_summary(
-                    run,
-                    app.runs.count_jobs_by_state(run_id),
-                    app.runs.live_leases(run_id),
-                    app.database.now(),
-                )
-            )
+            out.print(_run_summary(app, run, app.database.now(), stuck_after))
         else:
-            out.print(console.job_detail(app.runs.job(run_id, _normalise_arg(domain))))
+            record = app.runs.job(run_id, _normalise_arg(domain))
+            out.print(console.job_detail(record, run_id))
+
+
+def _run_summary(app: Qualify, run: Any, now: float, stuck_after: float) -> Any:
+    return console.run_summary(
+        run,
+        app.runs.count_jobs_by_state(run.id),
+        app.runs.live_leases(run.id),
+        now,
+        verdicts=app.runs.count_verdicts(run.id),
+        failures=app.runs.count_failures(run.id) if run.failed else None,
+        stuck_after=stuck_after,
+    )
 
 
 def _normalise_arg(domain: str) -> str:
@@ -571,12 +652,16 @@ def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) 
             )
             continue
         verb = "Would resume" if dry_run else "Resumed"
-        line = f"{verb}: run {a.run_id} ({a.name}), {a.requeued:,} jobs re-queued"
+        line = f"{verb}: run {a.run_id} ({a.name}), {_jobs(a.requeued)} re-queued"
         if a.failed:
             line += f", {a.failed:,} failed after too many attempts"
         if a.waiting_for_worker:
-            line += f"; {a.waiting_for_worker:,} queued jobs need a worker: qualify worker"
+            line += f"; {_jobs(a.waiting_for_worker, 'queued ')} need a worker: qualify worker"
         click.echo(line)
+
+
+def _jobs(count: int, kind: str = "") -> str:
+    return f"{count:,} {kind}job{'' if count == 1 else 's'}"
 
 
 @cli.command()
@@ -624,23 +709,29 @@ def cancel(run_id: int) -> None:
 @click.option(
     "--verdict",
     type=click.Choice(export.VERDICT_FILTERS),
-    help="Only rows with this verdict ('failed': jobs that failed).",
+    multiple=True,
+    help="Only rows with this verdict ('failed': jobs that failed); repeat for several.",
 )
-def export_command(run_id: int, fmt: str, output: str | None, verdict: str | None) -> None:
-    """Export one row per domain: verdict, score, reasons, error, attempts, evidence.
+def export_command(run_id: int, fmt: str, output: str | None, verdict: tuple[str, ...]) -> None:
+    """Export one row per domain: verdict, score, tier, reasons, error, attempts, evidence.
+
+    CSV opens in any spreadsheet or CRM import: one row per domain, the reasons one per
+    line inside their cell, the evidence as JSON. JSONL and JSON keep every field as is.
 
     \b
     Example:
       qualify export 3 --verdict qualified -o qualified.csv
+      qualify export 3 --verdict qualified --verdict review -o to-check.csv
       qualify export 3 --format jsonl | jq .domain
     """
     with _app(create=False) as app:
         records = app.runs.records(run_id, verdict=verdict)
+        keys = app.runs.result_keys(run_id)
         if output is None:
-            export.write(records, fmt, sys.stdout)
+            export.write(records, fmt, sys.stdout, result_keys=keys)
             return
         with export.atomic_output(output) as out:
-            count = export.write(records, fmt, out)
+            count = export.write(records, fmt, out, result_keys=keys)
     click.echo(f"Wrote {count:,} rows to {output}", err=True)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
+from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
-from qualify.export import error_text, reason_text
+from qualify.export import error_text
 from qualify.store import JobRecord, Run, WorkerInfo
 from qualify.timefmt import ago, iso
 
@@ -63,8 +66,22 @@ def progress_text(run: Run) -> str:
     return f"{run.progress:6.1%}  {run.completed + run.failed:,}/{run.total:,}"
 
 
+def listing(title: str | None = None) -> Table:
+    """The look of every listing: a header rule and no cell borders, so rows stay narrow
+    and copy cleanly out of the terminal."""
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+
+
 def runs_table(runs: list[Run], now: float) -> Table:
-    table = Table(title="Runs", title_justify="left", expand=False)
+    table = listing("Runs")
     for column, justify in (
         ("ID", "right"),
         ("NAME", "left"),
@@ -74,16 +91,23 @@ def runs_table(runs: list[Run], now: float) -> Table:
         ("FAILED", "right"),
         ("QUALIFIED", "right"),
         ("AGE", "right"),
-        ("LAST CHANGE", "right"),
+        ("CHANGED", "right"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        # Only NAME gives way when the terminal is narrow, and its cell stays on one line
+        # (cut short; `show RUN_ID` has it in full): a number split over lines misleads.
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=column != "NAME",
+            max_width=40 if column == "NAME" else None,
+        )
     for run in runs:
         status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
         if run.stuck:
             status.append(" STUCK", style="bold red")
         table.add_row(
             str(run.id),
-            run.name,
+            Text(run.name, no_wrap=True, overflow="ellipsis"),
             status,
             progress_text(run),
             f"{run.completed:,}",
@@ -96,9 +120,9 @@ def runs_table(runs: list[Run], now: float) -> Table:
 
 
 def workers_table(workers: list[WorkerInfo], now: float) -> Table:
-    table = Table(title="Workers", title_justify="left", expand=False)
+    table = listing("Workers")
     for column in ("HOST", "PID", "STATE", "CONCURRENCY", "IN FLIGHT", "PROCESSED", "HEARTBEAT"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     styles = {"alive": "green", "dead": "bold red", "stopped": "dim"}
     for worker in workers:
         table.add_row(
@@ -113,9 +137,12 @@ def workers_table(workers: list[WorkerInfo], now: float) -> Table:
     return table
 
 
-def status_view(runs: list[Run], workers: list[WorkerInfo], now: float) -> Group:
+def status_view(
+    runs: list[Run], workers: list[WorkerInfo], now: float, stuck_after: float
+) -> Group:
     parts: list[Any] = []
     parts.append(runs_table(runs, now) if runs else Text("No runs yet.", style="dim"))
+    parts.extend(stuck_hints(runs, workers, now, stuck_after))
     if workers:
         parts.append(workers_table(workers, now))
     else:
@@ -125,66 +152,193 @@ def status_view(runs: list[Run], workers: list[WorkerInfo], now: float) -> Group
     return Group(*parts)
 
 
-def run_summary(run: Run, states: dict[str, int], live_leases: int, now: float) -> Group:
+def stuck_hints(
+    runs: list[Run], workers: list[WorkerInfo], now: float, stuck_after: float
+) -> list[Text]:
+    """Why each stuck run is stuck, and the one command that gets it going again."""
+    hints = []
+    alive = any(w.state == "alive" for w in workers)
+    for run in runs:
+        if not run.stuck:
+            continue
+        text = Text(f"Run {run.id} is STUCK: ", style="bold red")
+        text.append(
+            f"nothing moved for {ago(now - run.updated_at)} and no worker holds a lease on"
+            " its jobs. "
+        )
+        if alive:
+            text.append(
+                "Workers are alive but none takes its jobs:"
+                f" qualify recover --older-than {ago(stuck_after)}"
+            )
+        else:
+            text.append("No worker is alive: start one with qualify worker")
+        hints.append(text)
+    return hints
+
+
+def run_summary(
+    run: Run,
+    states: dict[str, int],
+    live_leases: int,
+    now: float,
+    *,
+    verdicts: dict[str, int] | None = None,
+    failures: list[tuple[str, int]] | None = None,
+    stuck_after: float | None = None,
+) -> Group:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
     if run.stuck:
         status.append(" STUCK: nothing moved and no lease is live", style="bold red")
-    rows = [
+    rows: list[tuple[str, Any]] = [
         ("Run", f"{run.id}  {run.name}"),
         ("Status", status),
         ("Qualifier", run.qualifier),
         ("Progress", progress_text(run)),
         ("Completed", f"{run.completed:,} ({run.qualified:,} qualified)"),
-        ("Failed", f"{run.failed:,}"),
+    ]
+    if verdicts:
+        rows.append(("Verdicts", _verdict_counts(verdicts)))
+    rows.append(("Failed", f"{run.failed:,}"))
+    if failures:
+        rows.append(("Errors", ", ".join(f"{count:,} {code}" for code, count in failures)))
+    if run.cancelled:
+        rows.append(("Cancelled", f"{run.cancelled:,}"))
+    rows += [
         ("Jobs", ", ".join(f"{count:,} {state}" for state, count in sorted(states.items()))),
         ("Live leases", str(live_leases)),
         ("Attempts", f"up to {run.max_attempts}, backoff from {run.backoff:g}s"),
         ("Created", f"{iso(run.created_at)} ({ago(now - run.created_at)} ago)"),
         ("Last change", f"{iso(run.updated_at)} ({ago(now - run.updated_at)} ago)"),
     ]
-    if run.cancelled:
-        rows.insert(6, ("Cancelled", f"{run.cancelled:,}"))
     if run.finished_at:
         rows.append(("Finished", iso(run.finished_at)))
     for label, value in rows:
         table.add_row(label, value)
-    return Group(table)
+    parts: list[Any] = [table]
+    if run.stuck and stuck_after is not None:
+        parts.append(
+            Text(
+                f"Nothing has moved for {ago(now - run.updated_at)}. Resume it with a worker"
+                f" running (qualify worker), or: qualify recover --older-than {ago(stuck_after)}",
+                style="yellow",
+            )
+        )
+    return Group(*parts)
 
 
-def job_detail(record: JobRecord) -> Group:
+def _verdict_counts(verdicts: dict[str, int]) -> Text:
+    text = Text()
+    for verdict in (*VERDICT_STYLES, *sorted(set(verdicts) - set(VERDICT_STYLES))):
+        if verdicts.get(verdict):
+            if text:
+                text.append(", ")
+            text.append(f"{verdicts[verdict]:,} {verdict}", style=VERDICT_STYLES.get(verdict, ""))
+    return text
+
+
+def job_detail(record: JobRecord, run_id: int | None = None) -> Group:
+    """One domain's outcome: verdict and score, then every reason with what it saw."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
+    table.add_row("Domain", record.domain + (f"  (run {run_id})" if run_id is not None else ""))
     verdict = Text(record.verdict or "-", style=VERDICT_STYLES.get(record.verdict or "", ""))
-    table.add_row("Domain", record.domain)
-    table.add_row("State", record.state)
+    details = [] if record.score is None else [f"score {record.score:g}"]
+    details += [
+        f"{key} {record.extra[key]}" for key in ("tier", "confidence") if key in record.extra
+    ]
+    if details:
+        verdict.append("  " + ", ".join(details))
     table.add_row("Verdict", verdict)
-    table.add_row("Score", "-" if record.score is None else f"{record.score:g}")
-    for key in ("tier", "confidence"):
-        if key in record.extra:
-            table.add_row(key.capitalize(), str(record.extra[key]))
-    table.add_row("Attempts", str(record.attempts))
+    attempts = f"{record.attempts} attempt{'s' if record.attempts != 1 else ''}"
+    finished = f", finished {iso(record.finished_at)}" if record.finished_at else ""
+    table.add_row("State", f"{record.state} after {attempts}{finished}")
     error = error_text(record)
     if error:
         table.add_row("Error", Text(error, style="red"))
-    if record.finished_at:
-        table.add_row("Finished", iso(record.finished_at) or "")
+    if record.state == "waiting" and record.next_attempt_at:
+        table.add_row("Next attempt", iso(record.next_attempt_at) or "")
+    if record.state == "running" and record.lease_owner:
+        table.add_row("Held by", f"{record.lease_owner} until {iso(record.lease_expires_at)}")
     parts: list[Any] = [table]
     if record.reasons:
-        reasons = Table(title="Reasons", title_justify="left")
-        reasons.add_column("REASON")
-        reasons.add_column("SOURCE", overflow="fold")
-        for reason in record.reasons:
-            source = reason.get("source_url", "") if isinstance(reason, dict) else ""
-            reasons.add_row(reason_text(reason), source or "")
-        parts.append(reasons)
+        parts.append(Text("\nReasons", style="bold"))
+        parts.append(_reasons_table(record.reasons))
     if record.evidence:
         parts.append(Text("Evidence", style="bold"))
-        parts.append(Text(dumps(record.evidence)))
+        parts.append(JSON.from_data(record.evidence, ensure_ascii=False))
     return Group(*parts)
+
+
+def _reasons_table(reasons: list[Any]) -> Table:
+    table = listing()
+    table.add_column("CRITERION", no_wrap=True)
+    table.add_column("OUTCOME", no_wrap=True)
+    table.add_column("POINTS", justify="right", no_wrap=True)
+    table.add_column("WHAT IT SAW", ratio=1)
+    outcome_styles = {"match": "green", "partial": "yellow", "mismatch": "red", "unknown": "dim"}
+    for reason in reasons:
+        if not isinstance(reason, dict):
+            table.add_row("", "", "", str(reason))
+            continue
+        points = reason.get("points")
+        seen = Text(str(reason.get("evidence") or ""))
+        if reason.get("source_url"):
+            seen.append(f"\n{reason['source_url']}", style="dim")
+        outcome = str(reason.get("outcome") or "")
+        table.add_row(
+            str(reason.get("criterion") or ""),
+            Text(outcome, style=outcome_styles.get(outcome, "")),
+            f"{points:+g}" if isinstance(points, int | float) and points else "",
+            seen,
+        )
+    return table
+
+
+def results_table(records: Iterable[JobRecord]) -> Table:
+    """One row per domain: verdict, score, tier and the reason that weighed most."""
+    rows = list(records)
+    table = listing()
+    width = max((len(r.domain) for r in rows), default=6)
+    table.add_column("DOMAIN", min_width=width, no_wrap=True)
+    table.add_column("VERDICT", no_wrap=True)
+    table.add_column("SCORE", justify="right", no_wrap=True)
+    table.add_column("TIER", justify="center", no_wrap=True)
+    table.add_column("TOP REASON", ratio=1)
+    for record in rows:
+        if record.state != "done":
+            verdict = Text(record.state, style="red" if record.state == "failed" else "dim")
+            top = error_text(record) or ""
+        else:
+            verdict = Text(
+                record.verdict or "-", style=VERDICT_STYLES.get(record.verdict or "", "")
+            )
+            top = top_reason(record.reasons)
+        table.add_row(
+            record.domain,
+            verdict,
+            "-" if record.score is None else f"{record.score:g}",
+            str(record.extra.get("tier", "-")),
+            Text(top, overflow="ellipsis", no_wrap=True),
+        )
+    return table
+
+
+def top_reason(reasons: list[Any]) -> str:
+    """The first reason (qualifiers put the decisive one first) as a short phrase."""
+    if not reasons:
+        return ""
+    first = reasons[0]
+    if not isinstance(first, dict):
+        return str(first)
+    evidence = str(first.get("evidence") or "")
+    if first.get("criterion") in ("hard_filters", "site", "confidence") and evidence:
+        return evidence  # already says what it is: "hard filter countries: US, ..."
+    return f"{first.get('criterion', '')} {first.get('outcome', '')}: {evidence}".strip(": ")
 
 
 def stderr_console() -> Console:

@@ -6,7 +6,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -27,6 +27,19 @@ CSV_COLUMNS = (
     "finished_at",
     "evidence",
 )
+# Fields some qualifiers add to their results (the web qualifier does): CSV gets a column
+# for each one the run's results carry, right after the score.
+OPTIONAL_COLUMNS = ("tier", "confidence")
+# Between reasons in one CSV cell: one reason per line of the cell, as spreadsheets show it.
+# (No single-line separator is safe: the web qualifier's evidence uses "; " and " | " itself.)
+REASON_SEPARATOR = "\n"
+
+
+def csv_columns(result_keys: Iterable[str] = ()) -> tuple[str, ...]:
+    """The CSV header for a run whose results carry ``result_keys``."""
+    optional = tuple(c for c in OPTIONAL_COLUMNS if c in set(result_keys))
+    at = CSV_COLUMNS.index("score") + 1
+    return CSV_COLUMNS[:at] + optional + CSV_COLUMNS[at:]
 
 
 def row(record: JobRecord) -> dict[str, Any]:
@@ -69,21 +82,28 @@ def reason_text(reason: Any) -> str:
     return text
 
 
-def write(records: Iterable[JobRecord], fmt: str, out: TextIO) -> int:
-    """Write ``records`` to ``out`` in ``fmt``; return how many were written."""
+def write(
+    records: Iterable[JobRecord], fmt: str, out: TextIO, *, result_keys: Iterable[str] = ()
+) -> int:
+    """Write ``records`` to ``out`` in ``fmt``; return how many were written.
+    ``result_keys``: the extra fields the run's results carry (CSV columns for some)."""
+    if fmt == "csv":
+        return _write_csv(records, out, csv_columns(result_keys))
     writer = _WRITERS.get(fmt)
     if writer is None:
         raise InputError(f"--format: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return writer(records, out)
 
 
-def _write_csv(records: Iterable[JobRecord], out: TextIO) -> int:
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+def _write_csv(records: Iterable[JobRecord], out: TextIO, columns: Sequence[str]) -> int:
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     count = 0
     for record in records:
         data = row(record)
-        data["reasons"] = "; ".join(reason_text(r) for r in record.reasons)
+        data["reasons"] = REASON_SEPARATOR.join(reason_text(r) for r in record.reasons)
+        if isinstance(record.score, float) and record.score.is_integer():
+            data["score"] = int(record.score)  # "67", not "67.0", in a spreadsheet
         data["evidence"] = (
             json.dumps(record.evidence, ensure_ascii=False) if (record.evidence) else ""
         )
@@ -113,7 +133,6 @@ def _write_json(records: Iterable[JobRecord], out: TextIO) -> int:
 
 
 _WRITERS: dict[str, Callable[[Iterable[JobRecord], TextIO], int]] = {
-    "csv": _write_csv,
     "jsonl": _write_jsonl,
     "json": _write_json,
 }

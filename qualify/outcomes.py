@@ -42,7 +42,8 @@ def describe(error: BaseException) -> tuple[str, str]:
 def summary(outcome: Outcome) -> str:
     """How a job ended, for the worker's log."""
     if outcome.result is not None:
-        return f"done {outcome.result.verdict} (score {outcome.result.score})"
+        score = "-" if outcome.result.score is None else f"{outcome.result.score:g}"
+        return f"done: {outcome.result.verdict}, score {score}"
     if outcome.retry_in is not None:
         return f"retry in {outcome.retry_in:.1f}s after {outcome.error_code}: {outcome.error}"
-    return f"failed {outcome.error_code}: {outcome.error}"
+    return f"failed: {outcome.error_code}: {outcome.error}"

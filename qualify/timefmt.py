@@ -19,3 +19,27 @@ def ago(seconds: float) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s"
+
+
+def span(seconds: float) -> str:
+    """A duration to two units, for ETAs: ``42s``, ``3m 05s``, ``2h 10m``, ``3d 4h``."""
+    total = int(max(0.0, seconds) + 0.5)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def rate(per_second: float | None) -> str:
+    """A throughput: ``12.5/s``, or ``40/min`` when under one a second; ``…`` if unknown."""
+    if per_second is None:
+        return "…"
+    if per_second >= 1:
+        return f"{per_second:,.1f}/s"
+    return f"{per_second * 60:,.0f}/min"

@@ -148,13 +148,13 @@ class Worker:
             version=__version__,
         )
         log.info(
-            "worker %s started: database %s, queue %s, concurrency %d, lease %.0fs%s",
+            "worker %s started: database %s, queue %s, concurrency %d, lease %gs%s",
             self.id,
             self.app.database.display_url,
             self.app.queue.description,
             opts.concurrency,
             opts.lease,
-            ", burst" if opts.burst else "",
+            "; exits when no work is left (--burst)" if opts.burst else "; Ctrl-C stops",
         )
         background = [
             threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
@@ -431,8 +431,8 @@ class Worker:
                 continue
             counts[{"done": "done", "failed": "failed", "retry": "retried"}[outcome.kind]] += 1
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("job %d %s: %s in %.2fs", job.id, job.domain, summary(outcome),
-                          now - flight.started)  # fmt: skip
+                log.debug("job %d %s (%.2fs): %s", job.id, job.domain, now - flight.started,
+                          summary(outcome))  # fmt: skip
         self.stats.add(**counts)
         with self._cond:
             for _, flight in batch:
@@ -463,23 +463,15 @@ class Worker:
     # -- heartbeat ------------------------------------------------------------------------
 
     def _heartbeat_loop(self) -> None:
-        last_summary = time.monotonic()
-        last_processed = 0
+        summary = _Summary(self.stats, time.monotonic())
         try:
             while not self._halt.wait(self.options.heartbeat_interval):
                 self._safely("renew leases", self._heartbeat)
                 now = time.monotonic()
-                if now - last_summary >= self.options.summary_interval:
-                    processed = self.stats.processed
-                    log.info(
-                        "%d jobs processed (%.1f/s), %d failed, %d retried, %d in flight",
-                        processed,
-                        (processed - last_processed) / (now - last_summary),
-                        self.stats.failed,
-                        self.stats.retried,
-                        len(self._in_flight),
-                    )
-                    last_summary, last_processed = now, processed
+                if now - summary.since >= self.options.summary_interval:
+                    line = summary.line(now, len(self._active()))
+                    if line:
+                        log.info("%s", line)
         finally:
             self.app.database.close()
 
@@ -554,3 +546,32 @@ class Worker:
         except Exception:
             log.exception("could not %s", what)
             return None
+
+
+class _Summary:
+    """The periodic summary line: what happened since the last one. An idle worker says so
+    once, instead of repeating "0 jobs" every interval."""
+
+    def __init__(self, stats: WorkerStats, now: float) -> None:
+        self.stats = stats
+        self.since = now
+        self._last = (0, 0, 0)
+        self._idle_said = False
+
+    def line(self, now: float, in_flight: int) -> str | None:
+        s = self.stats
+        current = (s.done, s.failed, s.retried)
+        done, failed, retried = (c - p for c, p in zip(current, self._last, strict=True))
+        seconds = now - self.since
+        self._last, self.since = current, now
+        if not (done or failed or retried or in_flight):
+            if self._idle_said:
+                return None
+            self._idle_said = True
+            return f"idle: no jobs for {seconds:.0f}s ({s.done:,} done since start)"
+        self._idle_said = False
+        rate = (done + failed) / seconds if seconds > 0 else 0.0
+        return (
+            f"last {seconds:.0f}s: {done:,} done, {failed:,} failed, {retried:,} to retry"
+            f" ({rate:.1f} jobs/s); {in_flight} in flight; {s.done:,} done since start"
+        )

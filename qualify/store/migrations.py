@@ -98,13 +98,24 @@ def m001_initial(database: Database) -> None:
     )
 
 
-def m002_unindex_queued_jobs(database: Database) -> None:
+def m002_run_lease_indexes(database: Database) -> None:
+    # Whether a run is stuck asks "does this run have a live lease, or a retry due soon?"
+    # for every run that `status` lists. Without these, each answer walks all of the run's
+    # jobs (jobs_run_domain); with them it reads only the run's few running or waiting jobs.
+    _ddl(
+        database,
+        "CREATE INDEX jobs_running_run ON jobs (run_id, lease_expires_at) WHERE state = 'running'",
+        "CREATE INDEX jobs_waiting_run ON jobs (run_id, next_attempt_at) WHERE state = 'waiting'",
+    )
+
+
+def m003_unindex_queued_jobs(database: Database) -> None:
     # Indexing a million freshly queued jobs cost 0.8 s per run; the reconciler now counts
     # queued jobs from the runs' counters instead.
     _ddl(database, "DROP INDEX IF EXISTS jobs_queued")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_unindex_queued_jobs]
+MIGRATIONS: list[Migration] = [m001_initial, m002_run_lease_indexes, m003_unindex_queued_jobs]
 
 
 def migrate(database: Database) -> list[str]:

@@ -143,6 +143,17 @@ class Runs:
         )
         return [_run(row) for row in rows]
 
+    def current(self, *, stuck_after: float, finished_within: float, limit: int = 50) -> list[Run]:
+        """Active runs, and runs that finished in the last ``finished_within`` seconds, newest
+        first (the live dashboard's rows; the runs table is small, the jobs are not read)."""
+        rows = self.database.fetchall(
+            f"SELECT {_RUN_COLUMNS}, {self._stuck_column(stuck_after)} FROM runs"
+            " WHERE status IN ('PENDING', 'PROCESSING') OR finished_at >= {now} - ?"
+            " ORDER BY id DESC LIMIT ?",
+            (*self._stuck_params(stuck_after), finished_within, limit),
+        )
+        return [_run(row) for row in rows]
+
     def stuck(self, stuck_after: float) -> list[Run]:
         rows = self.database.fetchall(
             f"SELECT {_RUN_COLUMNS}, 1 FROM runs WHERE {_STUCK} ORDER BY id",
@@ -171,6 +182,29 @@ class Runs:
         )
         return {state: count for state, count in rows}
 
+    def count_verdicts(self, run_id: int) -> dict[str, int]:
+        """Results of a run by verdict (read from the results_run_verdict index alone)."""
+        rows = self.database.fetchall(
+            "SELECT verdict, COUNT(*) FROM results WHERE run_id = ? GROUP BY verdict", (run_id,)
+        )
+        return {verdict: count for verdict, count in rows}
+
+    def count_failures(self, run_id: int, limit: int = 5) -> list[tuple[str, int]]:
+        """The run's most common error codes among its failed jobs."""
+        rows = self.database.fetchall(
+            "SELECT COALESCE(error_code, 'unknown_error'), COUNT(*) FROM jobs"
+            " WHERE run_id = ? AND state = 'failed' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+            (run_id, limit),
+        )
+        return [(code, count) for code, count in rows]
+
+    def result_keys(self, run_id: int) -> set[str]:
+        """The extra fields (such as ``tier``) its qualifier returned, seen on one result."""
+        row = self.database.fetchone(
+            "SELECT extra FROM results WHERE run_id = ? LIMIT 1", (run_id,)
+        )
+        return set(json.loads(row[0])) if row and row[0] else set()
+
     def live_leases(self, run_id: int) -> int:
         return int(
             self.database.scalar(
@@ -187,14 +221,22 @@ class Runs:
             raise NotFoundError(f"run {run_id}: no domain {domain!r}")
         return rows[0]
 
-    def records(self, run_id: int, *, verdict: str | None = None) -> Iterator[JobRecord]:
-        """Every job of a run in input order, with its result; streamed, not loaded at once."""
+    def records(
+        self, run_id: int, *, verdict: str | Sequence[str] | None = None
+    ) -> Iterator[JobRecord]:
+        """Every job of a run in input order, with its result; streamed, not loaded at once.
+
+        ``verdict``: only results with this verdict (or any of these); ``"failed"`` selects
+        the jobs that failed, which have no result."""
         self.get(run_id)
-        if verdict is None:
+        wanted = [verdict] if isinstance(verdict, str) else list(verdict or ())
+        if not wanted:
             return self._records("j.run_id = ?", (run_id,))
-        if verdict == "failed":
-            return self._records("j.run_id = ? AND j.state = 'failed'", (run_id,))
-        return self._records("j.run_id = ? AND r.verdict = ?", (run_id, verdict))
+        verdicts = [v for v in wanted if v != "failed"]
+        terms = ["j.state = 'failed'"] if "failed" in wanted else []
+        if verdicts:
+            terms.append(f"r.verdict IN ({self.database.placeholders(len(verdicts))})")
+        return self._records(f"j.run_id = ? AND ({' OR '.join(terms)})", (run_id, *verdicts))
 
     def _records(self, where: str, params: tuple) -> Iterator[JobRecord]:
         cursor = self.database.execute(
