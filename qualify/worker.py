@@ -523,8 +523,10 @@ class Worker:
 
     def _maintain(self, reconcile: bool = False) -> None:
         jobs = self.app.jobs
+        queued = 0
         if jobs.has_expired_leases():
             report = jobs.reclaim_expired()
+            queued += report.requeued
             if report.requeued or report.failed:
                 log.warning(
                     "reclaimed %d jobs whose worker stopped renewing its lease; %d of them"
@@ -534,11 +536,16 @@ class Worker:
                 )
         if jobs.has_due_retries():
             promoted = jobs.promote_due()
+            queued += promoted
             log.debug("%d retries are due and queued again", promoted)
         if reconcile and jobs.may_have_lost_messages():
             lost = jobs.requeue_lost(self.options.lost_message_grace)
+            queued += lost
             if lost:
                 log.warning("re-enqueued %d queued jobs whose queue message was lost", lost)
+        if queued:
+            with self._cond:  # an idle dispatcher need not wait out its poll interval
+                self._cond.notify_all()
 
     def _safely(self, what: str, action: Callable[[], Any]) -> Any:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import peewee
 from playhouse.shortcuts import ReconnectMixin
 
 from qualify.errors import BackendUnavailable, ConfigError, NotFoundError
+from qualify.store.writelock import WriterLock
 
 SQLITE_BUSY_TIMEOUT = 60.0
 
@@ -60,6 +62,7 @@ class Database:
 
     def __post_init__(self) -> None:
         self._sql_cache: dict[str, str] = {}
+        self._writer = WriterLock(self.url) if self.backend == "sqlite" else None
 
     @property
     def display_url(self) -> str:
@@ -97,10 +100,13 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """A write transaction; on SQLite ``BEGIN IMMEDIATE`` so writers queue instead of
-        failing when they upgrade a read lock."""
-        lock = ("IMMEDIATE",) if self.backend == "sqlite" and not self.db.in_transaction() else ()
-        with self.db.atomic(*lock):
+        """A write transaction. On SQLite: ``BEGIN IMMEDIATE``, so writers queue instead of
+        failing when they upgrade a read lock, under the writer lock (see ``writelock``)."""
+        if self._writer is None or self.db.in_transaction():
+            with self.db.atomic():
+                yield
+            return
+        with self._writer.held(), self.db.atomic("IMMEDIATE"):
             yield
 
     def after_commit(self, fn: Any) -> None:
@@ -127,6 +133,7 @@ class Database:
                 cursor.executemany(sql, batch)
 
     def close(self) -> None:
+        """Close this thread's connection."""
         if not self.db.is_closed():
             self.db.close()
 
@@ -167,7 +174,6 @@ def _open_sqlite(target: str, create: bool) -> Database:
         path,
         timeout=SQLITE_BUSY_TIMEOUT,
         pragmas={
-            "journal_mode": "wal",
             # In WAL mode NORMAL survives any process crash; a power cut may roll back the
             # last commits, which the lease model absorbs (the job is simply run again).
             "synchronous": "normal",
@@ -179,10 +185,24 @@ def _open_sqlite(target: str, create: bool) -> Database:
     database = Database(db=db, backend="sqlite", url=path)
     try:
         db.connect(reuse_if_open=True)
-        db.execute_sql("SELECT 1")
+        _use_wal(db)
     except peewee.DatabaseError as exc:
         raise ConfigError(f"database {path!r}: not a usable SQLite database ({exc})") from None
     return database
+
+
+def _use_wal(db: peewee.SqliteDatabase) -> None:
+    """Switch the file to WAL (it stays so). Several processes opening a new file at once can
+    find it locked: switching the journal does not wait on the busy timeout, so retry."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute_sql("PRAGMA journal_mode = wal")
+            return
+        except peewee.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _open_postgres(target: str) -> Database:

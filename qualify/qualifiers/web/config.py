@@ -36,7 +36,8 @@ class Settings:
     max_extra_pages: int = 3  # same-site pages beyond the homepage
     host_delay: float = 0.5  # seconds between two requests to one host
     max_crawl_delay: float = 5.0  # cap on a robots.txt Crawl-delay we honour
-    max_concurrent_fetches: int = 64  # requests in flight in this process
+    # Requests in flight in this process; the worker's --concurrency bounds it first.
+    max_concurrent_fetches: int = 256
     respect_robots: bool = True
     verify_tls: bool = True
 

@@ -265,6 +265,19 @@ class Fetcher:
     def _exchange(
         self, url: str, deadline: float, *, kind: str, crawl_delay: float | None
     ) -> Response:
+        if kind != "robots":
+            # Pacing spaces the pages we request; robots.txt, asked once per site before its
+            # first page, does not hold that page back by a whole host delay.
+            self._pace(url, deadline, crawl_delay)
+        remaining = self.remaining(deadline)
+        if remaining <= 0 or not self._slots.acquire(timeout=remaining):
+            raise FetchError(codes.TIMEOUT, "deadline passed waiting for a fetch slot", url=url)
+        try:
+            return self._send(url, deadline, kind)
+        finally:
+            self._slots.release()
+
+    def _pace(self, url: str, deadline: float, crawl_delay: float | None) -> None:
         host = urlsplit(url).hostname or ""
         honoured = min(crawl_delay or 0.0, self.settings.max_crawl_delay)
         delay = max(self.settings.host_delay, honoured)
@@ -273,13 +286,6 @@ class Fetcher:
             raise FetchError(codes.TIMEOUT, f"pacing for {host} would pass the deadline", url=url)
         if wait > 0:
             self._sleep(wait)
-        remaining = self.remaining(deadline)
-        if remaining <= 0 or not self._slots.acquire(timeout=remaining):
-            raise FetchError(codes.TIMEOUT, "deadline passed waiting for a fetch slot", url=url)
-        try:
-            return self._send(url, deadline, kind)
-        finally:
-            self._slots.release()
 
     def _send(self, url: str, deadline: float, kind: str) -> Response:
         settings = self.settings

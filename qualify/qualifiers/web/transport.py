@@ -77,7 +77,7 @@ def make_client(settings: Settings) -> httpx.Client:
     limits = httpx.Limits(
         # The fetch semaphore is the real cap; the pool must never be the bottleneck.
         max_connections=settings.max_concurrent_fetches + 8,
-        max_keepalive_connections=min(32, settings.max_concurrent_fetches),
+        max_keepalive_connections=settings.max_concurrent_fetches,
         keepalive_expiry=5.0,
     )
     transport: httpx.BaseTransport
