@@ -124,14 +124,14 @@ def test_name_resolving_to_loopback_is_refused_before_connecting(server: Fixture
 def test_the_guard_sits_in_the_transport_itself(server: FixtureServer):
     # Bypass the fetcher: the client alone must refuse the real name ``localhost``,
     # resolved by the operating system to loopback.
-    client = make_client(config.Settings())
+    client = make_client(config.Settings(), 8)
     server.clear_log()
     with client, pytest.raises(FetchError) as caught:
         client.get(f"http://localhost:{server.port}/")
     assert caught.value.code == "blocked_private_address"
     assert server.log == []
     # The same request through a client with the guard lifted reaches the server.
-    open_client = make_client(config.Settings(allow_private_networks=True))
+    open_client = make_client(config.Settings(allow_private_networks=True), 8)
     with open_client:
         response = open_client.get(f"http://localhost:{server.port}/")
     assert response.status_code == 502  # the fixture server has no "localhost" site
@@ -203,7 +203,7 @@ def test_gateway_mode_never_resolves_target_names(server: FixtureServer, icp):
 def test_proxy_environment_is_ignored(monkeypatch):
     # An HTTP proxy from the environment would carry requests around the guard.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    client = make_client(config.Settings())
+    client = make_client(config.Settings(), 8)
     with client:
         assert client._trust_env is False  # the setting is the contract
     assert isinstance(client, httpx.Client)

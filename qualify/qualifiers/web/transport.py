@@ -72,12 +72,12 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
 
-def make_client(settings: Settings) -> httpx.Client:
-    """One client per process, shared by every worker thread (httpx.Client is thread-safe)."""
+def make_client(settings: Settings, connections: int) -> httpx.Client:
+    """A client shared by several worker threads (httpx.Client is thread-safe)."""
     limits = httpx.Limits(
         # The fetch semaphore is the real cap; the pool must never be the bottleneck.
-        max_connections=settings.max_concurrent_fetches + 8,
-        max_keepalive_connections=settings.max_concurrent_fetches,
+        max_connections=connections + 8,
+        max_keepalive_connections=connections,
         keepalive_expiry=5.0,
     )
     transport: httpx.BaseTransport
