@@ -117,3 +117,9 @@ def _validate(icp: dict) -> None:
 
 
 strict.validate_icp = _validate  # type: ignore[attr-defined]
+
+
+def env_sleep(domain: str, icp: dict) -> dict:
+    """Sleeps ``QUALIFY_TEST_SLEEP`` seconds (default 0): one worker slow, another fast."""
+    time.sleep(float(os.environ.get("QUALIFY_TEST_SLEEP", "0")))
+    return _result(domain)
