@@ -122,6 +122,16 @@ def _json_option(func: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
 
 
+def _stuck_after_option(func: Callable) -> Callable:
+    return click.option(
+        "--stuck-after",
+        type=DURATION,
+        default="5m",
+        show_default=True,
+        help="A run with no movement and no live lease for this long is STUCK.",
+    )(func)
+
+
 def _fetch_options(func: Callable) -> Callable:
     """Options of the web qualifier, for commands that qualify domains in this process."""
     func = click.option(
@@ -466,13 +476,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("run_id", type=int, required=False)
-@click.option(
-    "--stuck-after",
-    type=DURATION,
-    default="5m",
-    show_default=True,
-    help="A run with no movement and no live lease for this long is STUCK.",
-)
+@_stuck_after_option
 @click.option("--watch", is_flag=True, help="Refresh every second until Ctrl-C.")
 @click.option("--check", is_flag=True, help="Exit 3 if a run is stuck (for cron/monitoring).")
 @_json_option
@@ -551,7 +555,7 @@ def _watch(app: Qualify, run_id: int | None, stuck_after: float) -> None:
 @cli.command()
 @click.argument("run_id", type=int)
 @click.argument("domain", required=False)
-@click.option("--stuck-after", type=DURATION, default="5m", show_default=True)
+@_stuck_after_option
 def show(run_id: int, domain: str | None, stuck_after: float) -> None:
     """Show a run's summary, or one domain's full result with reasons and evidence.
 

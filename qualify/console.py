@@ -80,9 +80,23 @@ def listing(title: str | None = None) -> Table:
     )
 
 
+def add_run_columns(table: Table, *columns: tuple[str, str]) -> None:
+    """Columns of a table of runs: ``(title, justify)`` pairs."""
+    for column, justify in columns:
+        # Only NAME gives way when the terminal is narrow, and its cell stays on one line
+        # (cut short; `show RUN_ID` has it in full): a number split over lines misleads.
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=column != "NAME",
+            max_width=40 if column == "NAME" else None,
+        )
+
+
 def runs_table(runs: list[Run], now: float) -> Table:
     table = listing("Runs")
-    for column, justify in (
+    add_run_columns(
+        table,
         ("ID", "right"),
         ("NAME", "left"),
         ("STATUS", "left"),
@@ -92,15 +106,7 @@ def runs_table(runs: list[Run], now: float) -> Table:
         ("QUALIFIED", "right"),
         ("AGE", "right"),
         ("CHANGED", "right"),
-    ):
-        # Only NAME gives way when the terminal is narrow, and its cell stays on one line
-        # (cut short; `show RUN_ID` has it in full): a number split over lines misleads.
-        table.add_column(
-            column,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=column != "NAME",
-            max_width=40 if column == "NAME" else None,
-        )
+    )
     for run in runs:
         status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
         if run.stuck:

@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from qualify.domains import DomainList, read_domains
@@ -75,10 +74,3 @@ def _json_type(value: Any) -> str:
     return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number"
     )
-
-
-def ensure_readable(path: str) -> Path:
-    """Fail early with a clear message if ``path`` cannot be read."""
-    with open_input(path):
-        pass
-    return Path(path)

@@ -15,7 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from qualify.console import STATUS_STYLES, listing, stuck_hints, workers_table
+from qualify.console import STATUS_STYLES, add_run_columns, listing, stuck_hints, workers_table
 from qualify.dashboard import ExpiringLease, RateMeter, RunLine, Snapshot, eta
 from qualify.store import Run
 from qualify.store.activity import ErrorCount
@@ -61,7 +61,8 @@ def _titled(title: str, table: Table) -> Group:
 
 def _runs_table(lines: list[RunLine], now: float) -> Table:
     table = listing()
-    for column, justify in (
+    add_run_columns(
+        table,
         ("ID", "right"),
         ("NAME", "left"),
         ("STATUS", "left"),
@@ -73,15 +74,7 @@ def _runs_table(lines: list[RunLine], now: float) -> Table:
         ("RATE (1m)", "right"),
         ("ETA", "right"),
         ("LAST CHANGE", "right"),
-    ):
-        # Only NAME gives way when the terminal is narrow, and its cell stays on one line
-        # (cut short; `show RUN_ID` has it in full): a number split over lines misleads.
-        table.add_column(
-            column,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=column != "NAME",
-            max_width=40 if column == "NAME" else None,
-        )
+    )
     for line in lines:
         run = line.run
         table.add_row(
