@@ -1,0 +1,12 @@
+"""The ``qualify`` command: each command parses, calls one library function, renders.
+
+No logic lives here: it is all in the library (``qualify.api`` and below).
+"""
+
+from __future__ import annotations
+
+# Importing the command modules registers their commands on the group.
+from qualify.cli import exporting, repair, run, status, work
+from qualify.cli.base import cli, main
+
+__all__ = ["cli", "exporting", "main", "repair", "run", "status", "work"]

@@ -1,0 +1,148 @@
+"""The command group, its global options, and what every command shares: opening the store,
+turning errors into one line and an exit code, common options."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+import peewee
+
+from qualify import __version__
+from qualify.api import Qualify
+from qualify.config import Settings
+from qualify.durations import parse_duration
+from qualify.errors import QualifyError
+
+EXIT_STUCK = 3
+EXIT_INTERRUPTED = 130
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except QualifyError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = Duration()
+
+
+class QualifyGroup(click.Group):
+    """Every error becomes one line on stderr and the right exit code: the library's typed
+    errors, click's usage errors (2) and database failures (1). Never a traceback."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+            _fail(exc.format_message() + hint, exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("interrupted", EXIT_INTERRUPTED)
+        except QualifyError as exc:
+            _fail(str(exc), exc.exit_code)
+        except peewee.DatabaseError as exc:
+            _fail(f"database error: {' '.join(str(exc).split())}", 1)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=QualifyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    envvar="QUALIFY_DB",
+    metavar="PATH|URL",
+    help="Store: a SQLite path, sqlite:///path or postgresql://… [env QUALIFY_DB; ./qualify.db]",
+)
+@click.option(
+    "--queue",
+    envvar="QUALIFY_QUEUE",
+    metavar="URL",
+    help="Queue: redis://… [env QUALIFY_QUEUE; default: inside the store's database]",
+)
+@click.version_option(__version__, prog_name="qualify")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, queue: str | None) -> None:
+    """Qualify company web domains against an Ideal Customer Profile, durably.
+
+    \b
+    Example:
+      qualify run icp.json domains.txt && qualify worker --burst
+    """
+    ctx.obj = Settings.resolve(db, queue)
+
+
+@contextmanager
+def open_app(*, create: bool = True) -> Iterator[Qualify]:
+    settings: Settings = click.get_current_context().obj
+    app = Qualify.open(settings.db, settings.queue, create=create)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def json_option(func: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
+
+
+def stuck_after_option(func: Callable) -> Callable:
+    return click.option(
+        "--stuck-after",
+        type=DURATION,
+        default="5m",
+        show_default=True,
+        help="A run with no movement and no live lease for this long is STUCK.",
+    )(func)
+
+
+def fetch_options(func: Callable) -> Callable:
+    """Options of the web qualifier, for commands that qualify domains in this process."""
+    func = click.option(
+        "--allow-private-networks",
+        is_flag=True,
+        default=None,
+        help="Let the web qualifier fetch private, loopback and link-local addresses.",
+    )(func)
+    return click.option(
+        "--fetch-via",
+        metavar="URL",
+        help="Fetch through this gateway; {url} is the encoded target [env QUALIFY_FETCH_VIA].",
+    )(func)
+
+
+def configure_fetching(fetch_via: str | None, allow_private_networks: bool | None) -> None:
+    # Also checks the environment's settings now, not at the first domain.
+    from qualify.qualifiers import web
+
+    web.configure(fetch_via=fetch_via, allow_private_networks=allow_private_networks)
+
+
+def main() -> None:
+    cli(prog_name="qualify")
