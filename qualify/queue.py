@@ -75,6 +75,13 @@ class JobQueue(ABC):
     @abstractmethod
     def push(self, job_ids: Sequence[int]) -> None: ...
 
+    def push_run(self, database: Database, run_id: int) -> None:
+        """Enqueue every queued job of a run, in order."""
+        rows = database.fetchall(
+            "SELECT id FROM jobs WHERE run_id = ? AND state = 'queued' ORDER BY id", (run_id,)
+        )
+        self.push([row[0] for row in rows])
+
     @abstractmethod
     def pop(self, limit: int) -> list[int]:
         """Remove and return up to ``limit`` job ids; forged messages are dropped."""
@@ -139,14 +146,14 @@ class SqlJobQueue(JobQueue):
                 [value for job_id in chunk for value in (QUEUE_NAME, encode(job_id))],
             )
 
-    def push_run(self, run_id: int) -> None:
+    def push_run(self, database: Database, run_id: int) -> None:
         """Enqueue every queued job of a run with one statement (no round trip per job)."""
         payload = (
             "CAST('qualify-job:' || id AS BLOB)"
             if self.database.backend == "sqlite"
             else "convert_to('qualify-job:' || id, 'UTF8')"
         )
-        self.database.execute(
+        database.execute(
             f"INSERT INTO huey_task (queue, data, priority) SELECT ?, {payload}, 0 "
             "FROM jobs WHERE run_id = ? AND state = 'queued' ORDER BY id",
             (QUEUE_NAME, run_id),

@@ -124,21 +124,15 @@ class Jobs:
         )
         if self.queue.transactional:
             crash_point("run.before_enqueue")
-            self.queue.push_run(run_id)  # type: ignore[attr-defined]
+            self.queue.push_run(db, run_id)
         else:
-            ids = [
-                row[0]
-                for row in db.fetchall(
-                    "SELECT id FROM jobs WHERE run_id = ? ORDER BY id", (run_id,)
-                )
-            ]
-            db.after_commit(lambda: self._push_after_commit(ids))
+            db.after_commit(lambda: self._push_after_commit(run_id))
 
-    def _push_after_commit(self, job_ids: Sequence[int]) -> None:
+    def _push_after_commit(self, run_id: int) -> None:
         # Between the commit and this push a crash loses messages, not jobs: the reconciler
         # finds queued jobs the queue does not hold and enqueues them again.
         crash_point("run.after_commit")
-        self.queue.push(job_ids)
+        self.queue.push_run(self.database, run_id)
 
     # -- the worker's path ----------------------------------------------------------------
 
