@@ -35,7 +35,8 @@ def describe(error: BaseException) -> tuple[str, str]:
         code, message = error.code, str(error)
     else:
         code, message = "unexpected_error", f"{type(error).__name__}: {error}"
-    message = " ".join(message.split()) or type(error).__name__
+    # One line, and nothing a database refuses in text (PostgreSQL rejects NUL).
+    message = " ".join(message.replace("\x00", " ").split()) or type(error).__name__
     return code, message[:MAX_ERROR_CHARS]
 
 

@@ -34,7 +34,7 @@ from typing import Any
 from qualify import __version__, qualifiers
 from qualify.api import Qualify
 from qualify.errors import InputError, TransientError
-from qualify.outcomes import decide, summary
+from qualify.outcomes import decide, describe, summary
 from qualify.qualifiers import Qualifier, QualifierResult
 from qualify.store import ClaimedJob, RunPlan
 from qualify.store.jobs import Outcome
@@ -248,8 +248,8 @@ class Worker:
                     [outcome for outcome, _ in outcomes], free, self.id, opts.lease
                 )
             except Exception:
-                log.exception("could not reach the store; retrying")
-                self._recorded(outcomes, None)
+                log.exception("a round with the store failed; recording one job at a time")
+                self._record_one_by_one(outcomes)
                 self._stopping.wait(opts.poll_interval)
                 continue
             self._recorded(outcomes, cycle.recorded)
@@ -263,6 +263,26 @@ class Worker:
                 if not self._outcomes:
                     self._cond.wait(idle)
             idle = min(idle * 2, opts.poll_interval)
+
+    def _record_one_by_one(self, outcomes: list[tuple[Outcome, _InFlight]]) -> None:
+        """After a failed round: one outcome the store refuses must not take the others
+        down with it. A result the store refuses fails its job with the reason; what still
+        cannot be recorded (the store is down) is dropped: its lease expires, it runs again."""
+        for outcome, flight in outcomes:
+            try:
+                recorded: set[int] | None = self.app.jobs.record([outcome])
+            except Exception as exc:
+                recorded = None
+                if outcome.result is not None:
+                    _, reason = describe(exc)
+                    outcome = Outcome.failed(
+                        flight.job, "unrecordable_result", f"the store refused the result: {reason}"
+                    )
+                    recorded = self._safely(
+                        f"record job {flight.job.id} ({flight.job.domain})",
+                        lambda outcome=outcome: self.app.jobs.record([outcome]),
+                    )
+            self._recorded([(outcome, flight)], recorded)
 
     def _wait_for_work(self) -> tuple[list[tuple[Outcome, _InFlight]], int]:
         """Outcomes to record and free slots to fill; waits while there are neither."""

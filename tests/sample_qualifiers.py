@@ -8,6 +8,7 @@
   ``badresult-``     returns something that is not a result
   ``poison-``        kills its own process with SIGKILL (a poison pill)
   ``hang-``          sleeps for an hour
+  ``unstorable-``    returns a result no database can store (a lone surrogate)
   anything else      succeeds at once
 Every call is logged to the file named by ``QUALIFY_TEST_LOG`` (if set) as
 ``start <domain> <pid>`` and ``end <domain> <pid>`` lines, so a test can count how often a
@@ -24,7 +25,9 @@ import time
 
 from qualify.errors import ICPError, PermanentError, TransientError
 
-_PREFIX = re.compile(r"^(slow|transient)(\d+)-|^(permanent|crash|badresult|poison|hang)-")
+_PREFIX = re.compile(
+    r"^(slow|transient)(\d+)-|^(permanent|crash|badresult|poison|hang|unstorable)-"
+)
 
 
 def _log(event: str, domain: str) -> None:
@@ -89,6 +92,8 @@ def by_name(domain: str, icp: dict) -> dict:
     elif kind == "hang":
         time.sleep(3600)
     result = _result(domain)
+    if kind == "unstorable":
+        result["evidence"] = {"text": "broken \ud800 text"}
     _log("end", domain)
     return result
 

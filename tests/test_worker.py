@@ -136,3 +136,15 @@ def test_options_are_checked() -> None:
         WorkerOptions(concurrency=0)
     with pytest.raises(InputError, match="--lease"):
         WorkerOptions(lease=0.1)
+
+
+def test_a_result_the_store_refuses_fails_its_job_alone(app: Qualify) -> None:
+    # Whether it shares a round with the others or not, the failed round is retried one
+    # job at a time.
+    run_id = create_run(app, ["unstorable-acme.com", "globex.io", "initech.com"])
+    worker = work(app, concurrency=3)
+    result = job(app, run_id, "unstorable-acme.com")
+    assert (result["state"], result["error_code"]) == ("failed", "unrecordable_result")
+    assert "the store refused the result" in result["error"]
+    assert [job(app, run_id, d)["state"] for d in ("globex.io", "initech.com")] == ["done"] * 2
+    assert (worker.stats.done, worker.stats.failed) == (2, 1)
