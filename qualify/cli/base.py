@@ -112,6 +112,17 @@ def json_option(func: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
 
 
+def concurrency_option(help_text: str) -> Callable[[Callable], Callable]:
+    return click.option(
+        "--concurrency",
+        "-c",
+        type=click.IntRange(1, 1024),
+        default=4,
+        show_default=True,
+        help=help_text,
+    )
+
+
 def stuck_after_option(func: Callable) -> Callable:
     return click.option(
         "--stuck-after",

@@ -19,6 +19,7 @@ from qualify.cli.base import (
     DURATION,
     EXIT_INTERRUPTED,
     cli,
+    concurrency_option,
     configure_fetching,
     fetch_options,
     json_option,
@@ -49,14 +50,7 @@ from qualify.worker import Worker, WorkerOptions
     help="First retry delay; doubles each attempt, with jitter.",
 )
 @click.option("--wait", is_flag=True, help="Also work the run here, with a progress bar.")
-@click.option(
-    "--concurrency",
-    "-c",
-    type=click.IntRange(1, 1024),
-    default=4,
-    show_default=True,
-    help="Jobs at once with --wait.",
-)
+@concurrency_option("Jobs at once with --wait.")
 @fetch_options
 @json_option
 def run(

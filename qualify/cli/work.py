@@ -10,6 +10,7 @@ import click
 from qualify.cli.base import (
     DURATION,
     cli,
+    concurrency_option,
     configure_fetching,
     fetch_options,
     open_app,
@@ -18,14 +19,7 @@ from qualify.worker import Worker, WorkerOptions
 
 
 @cli.command()
-@click.option(
-    "--concurrency",
-    "-c",
-    type=click.IntRange(1, 1024),
-    default=4,
-    show_default=True,
-    help="Jobs worked at once by this process.",
-)
+@concurrency_option("Jobs worked at once by this process.")
 @click.option("--burst", is_flag=True, help="Exit 0 once no job is queued, running or waiting.")
 @click.option(
     "--lease",
