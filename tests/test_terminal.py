@@ -21,14 +21,10 @@ FOOTER = "Ctrl-C quits."
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack(sqlite_stack: Stack) -> Stack:
     """SQLite only, whatever backends the other tests run on: these tests are about what
     the terminal shows, which is the same on every backend, and each takes seconds."""
-    log = tmp_path / "calls.log"
-    monkeypatch.setenv("QUALIFY_TEST_LOG", str(log))
-    s = Stack(db=str(tmp_path / "qualify.db"), log=log)
-    yield s
-    s.close()
+    return sqlite_stack
 
 
 @pytest.fixture
