@@ -1,27 +1,29 @@
 """The library's front door: open a store and queue, then create, inspect and repair runs.
 
-    from qualify.api import Qualify
+    from qualify.api import Qualify, prepare_run
 
     with Qualify.open("qualify.db") as q:
-        created = q.create_run("icp.json", "domains.txt", qualifier="mymodule:score")
-        print(q.runs.get(created.run_id))
+        created = q.create_run(prepare_run("icp.json", "domains.txt", "mymodule:score"))
+        final = q.work_run(created.run_id)          # or run `qualify worker` processes
+        print(final.status, q.runs.count_verdicts(created.run_id))
 
 The CLI is a thin layer over this class; everything it does can be done from Python.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
-from qualify import qualifiers
+from qualify import export, qualifiers
 from qualify.config import Settings
 from qualify.domains import DomainList, InvalidLine
 from qualify.errors import InputError, InvalidStateError
 from qualify.inputs import load_domains, load_icp, source_name
-from qualify.queue import JobQueue, open_queue
-from qualify.store import Database, Jobs, Run, Runs, RunStatus, Workers, open_database
-from qualify.store.migrations import migrate
+from qualify.store import Run, RunStatus, Store, WorkerInfo
+from qualify.worker import Worker, WorkerOptions
 
 FAILED_BY_RECOVER = "run marked failed by `qualify recover --fail`"
 
@@ -75,35 +77,64 @@ def prepare_run(icp_path: str, domains_path: str, qualifier: str | None = None) 
     return PreparedRun(icp, domains, qualifier_name, _default_name(icp, domains_path))
 
 
+@dataclass(frozen=True)
+class StatusReport:
+    """What ``qualify status`` shows: runs and workers, read at ``now`` (the store's clock)."""
+
+    now: float
+    runs: list[Run]
+    workers: list[WorkerInfo]
+
+    @property
+    def stuck(self) -> list[Run]:
+        return [run for run in self.runs if run.stuck]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run in full, as ``qualify show RUN`` and ``status RUN`` show it."""
+
+    run: Run
+    now: float
+    states: dict[str, int]
+    live_leases: int
+    verdicts: dict[str, int]
+    #: The most common error codes of its failed jobs (None when no job failed).
+    failures: list[tuple[str, int]] | None
+
+
 class Qualify:
-    def __init__(self, database: Database, queue: JobQueue) -> None:
-        self.database = database
-        self.queue = queue
-        self.jobs = Jobs(database, queue)
-        self.runs = Runs(database, self.jobs)
-        self.workers = Workers(database)
+    """A store and its queue, with the operations on runs built over them."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        # The store's parts, at hand: ``app.runs.get(3)``.
+        self.database = store.database
+        self.queue = store.queue
+        self.jobs = store.jobs
+        self.runs = store.runs
+        self.workers = store.workers
+        self.activity = store.activity
 
     @classmethod
     def open(
-        cls, db: str | None = None, queue: str | None = None, *, create: bool = True
+        cls,
+        db: str | None = None,
+        queue: str | None = None,
+        *,
+        settings: Settings | None = None,
+        create: bool = True,
     ) -> Qualify:
-        """Open the store and queue (arguments, else ``QUALIFY_DB``/``QUALIFY_QUEUE``,
-        else ``./qualify.db``), applying any migrations the database lacks. With
-        ``create=False`` a SQLite file that does not exist is an error, not a new database."""
-        settings = Settings.resolve(db, queue)
-        database = open_database(settings.db, create=create)
-        try:
-            # A queue server that cannot be reached fails here, before any migration runs.
-            job_queue = open_queue(settings.queue, database)
-            migrate(database)
-        except BaseException:
-            database.close()
-            raise
-        return cls(database, job_queue)
+        """Open the store and queue of ``settings`` (else of the arguments, else
+        ``QUALIFY_DB``/``QUALIFY_QUEUE``, else ``./qualify.db``), applying any migrations the
+        database lacks. With ``create=False`` a SQLite file that does not exist is an error,
+        not a new database."""
+        settings = settings or Settings.resolve(db, queue)
+        return cls(Store.open(settings.db, settings.queue, create=create), settings)
 
     def close(self) -> None:
-        self.queue.close()
-        self.database.close()
+        self.store.close()
 
     def __enter__(self) -> Qualify:
         return self
@@ -123,7 +154,7 @@ class Qualify:
     ) -> RunCreated:
         """Write a prepared run and all its jobs, queued, in one transaction."""
         if max_attempts < 1:
-            raise InputError("--max-attempts: must be at least 1")
+            raise InputError("max_attempts: must be at least 1")
         domains = prepared.domains
         name = name or prepared.default_name
         run_id = self.runs.create(
@@ -156,6 +187,80 @@ class Qualify:
         if run.status == RunStatus.CANCELLED:
             raise InvalidStateError(f"run {run_id} is CANCELLED; its jobs will not be retried")
         return self.jobs.retry_failed(run_id)
+
+    def export(self, run_id: int, fmt: str, out: TextIO, *, verdict: Sequence[str] = ()) -> int:
+        """Write a run's rows (only those with ``verdict``, if given) to ``out`` in ``fmt``;
+        return how many."""
+        records = self.runs.records(run_id, verdict=verdict)
+        return export.write(records, fmt, out, result_keys=self.runs.result_keys(run_id))
+
+    # -- watching -------------------------------------------------------------------------
+
+    def status(self, run_id: int | None = None, *, stuck_after: float) -> StatusReport:
+        """Recent runs (or the one run ``run_id``) with their stuck flag, and the workers."""
+        now = self.database.now()
+        if run_id is not None:
+            runs = [self.runs.get(run_id, stuck_after=stuck_after)]
+        else:
+            runs = self.runs.list(stuck_after=stuck_after)
+        return StatusReport(now=now, runs=runs, workers=self.workers.list())
+
+    def run_summary(self, run_id: int, *, stuck_after: float) -> RunSummary:
+        runs = self.runs
+        run = runs.get(run_id, stuck_after=stuck_after)
+        return RunSummary(
+            run=run,
+            now=self.database.now(),
+            states=runs.count_jobs_by_state(run_id),
+            live_leases=runs.live_leases(run_id),
+            verdicts=runs.count_verdicts(run_id),
+            failures=runs.count_failures(run_id) if run.failed else None,
+        )
+
+    # -- working --------------------------------------------------------------------------
+
+    def worker(
+        self, options: WorkerOptions | None = None, *, stop_when: Callable[[], bool] | None = None
+    ) -> Worker:
+        """A worker over this store, with this app's settings (for the qualifiers)."""
+        return Worker(self.store, self.settings, options, stop_when=stop_when)
+
+    def work_run(
+        self,
+        run_id: int,
+        options: WorkerOptions | None = None,
+        *,
+        on_progress: Callable[[Run], None] | None = None,
+        progress_interval: float = 0.5,
+    ) -> Run:
+        """Work the jobs of the store in this process until run ``run_id`` is finished, or
+        until the worker is stopped (a signal: it hands its in-flight jobs back). Calls
+        ``on_progress`` with the run about every ``progress_interval`` seconds, from another
+        thread, and once more at the end. Returns the run as it then is."""
+        runs = self.runs
+        worker = self.worker(options, stop_when=lambda: not runs.get(run_id).active)
+        done = threading.Event()
+
+        def poll() -> None:
+            # Its own connection: the worker's threads keep theirs busy.
+            try:
+                while not done.wait(progress_interval):
+                    if on_progress is not None:
+                        on_progress(runs.get(run_id))
+            finally:
+                self.database.close()
+
+        poller = threading.Thread(target=poll, name="progress", daemon=True)
+        poller.start()
+        try:
+            worker.run()
+        finally:
+            done.set()
+            poller.join()
+        final = runs.get(run_id)
+        if on_progress is not None:
+            on_progress(final)
+        return final
 
     # -- stuck runs -----------------------------------------------------------------------
 

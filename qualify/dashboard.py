@@ -17,8 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from qualify.api import Qualify
-from qualify.store import Run, WorkerInfo
-from qualify.store.activity import Activity, ErrorCount, LeaseInfo
+from qualify.store import ErrorCount, LeaseInfo, Run, WorkerInfo
 
 # Throughput is measured over this many seconds of samples.
 RATE_WINDOW = 60.0
@@ -120,7 +119,7 @@ class Dashboard:
         self.failures_sampled = failures_sampled
         self.max_leases = max_leases
         self.window = window
-        self.activity = Activity(app.database)
+        self.activity = app.activity
         self._meters: dict[int, RateMeter] = {}
 
     def refresh(self) -> Snapshot:

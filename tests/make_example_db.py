@@ -27,7 +27,8 @@ from typing import Any
 from qualify.api import Qualify, prepare_run
 from qualify.demo import SITES, DemoGateway, DemoSite, configure_web, write_inputs
 from qualify.qualifiers import check_result, web
-from qualify.worker import Worker, WorkerOptions
+from qualify.worker import WorkerOptions
+from tests.support import PortableSql
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "qualify.db.example"
@@ -67,7 +68,7 @@ def _create(app: Qualify, folder: Path, hosts: list[str], name: str, attempts: i
 
 def _work(app: Qualify) -> None:
     options = WorkerOptions(burst=True, handle_signals=False, hostname="example-host", lease=10)
-    Worker(app, options).run()
+    app.worker(options).run()
 
 
 def _completed_run(app: Qualify, folder: Path) -> None:
@@ -94,8 +95,8 @@ def _stuck_run(app: Qualify, folder: Path) -> None:
     app.jobs.complete(first, check_result(web.qualify(first.domain, plan.icp)))
     app.jobs.claim_next(1, CRASHED_WORKER, 30)
     # An hour has passed since: every timestamp of the run and the worker moves back.
-    db = app.database
-    with db.write():
+    db = PortableSql(app.database)
+    with app.database.write():
         for column in ("created_at", "updated_at", "finished_at"):
             db.execute(f"UPDATE runs SET {column} = {column} - ? WHERE id = ?", (AGED, run_id))
         for column in ("started_at", "finished_at", "updated_at", "lease_expires_at"):

@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qualify.api import Qualify, prepare_run
+from qualify.store import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 ICP = {"name": "Test ICP", "description": "for the tests"}
@@ -87,6 +89,36 @@ class Stack:
             client = redis.Redis.from_url(self.queue)
             content["redis"] = sorted((key, client.dump(key)) for key in client.scan_iter())
         return content
+
+
+class PortableSql:
+    """Ad-hoc SQL for tests, written once for both backends with ``?`` parameters and
+    ``{now}`` for the database's clock. Tests poke at state the library never would (an
+    expired lease, a run idle for an hour); the library itself runs only its named queries."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._now = database.queries["now"].removeprefix("SELECT ").removesuffix(" AS now")
+
+    def execute(self, text: str, params: Sequence[object] = ()) -> Any:
+        text = text.replace("{now}", self._now)
+        if self.database.dialect == "postgres":
+            text = text.replace("?", "%s")
+        return self.database.db.execute_sql(text, tuple(params))
+
+    def fetchall(self, text: str, params: Sequence[object] = ()) -> list[tuple]:
+        return list(self.execute(text, params).fetchall())
+
+    def fetchone(self, text: str, params: Sequence[object] = ()) -> tuple | None:
+        return self.execute(text, params).fetchone()
+
+    def scalar(self, text: str, params: Sequence[object] = ()) -> Any:
+        row = self.fetchone(text, params)
+        return None if row is None else row[0]
+
+
+def raw(app: Qualify) -> PortableSql:
+    return PortableSql(app.database)
 
 
 def write_inputs(
@@ -172,7 +204,7 @@ def wait_until(
 
 def assert_consistent(app: Qualify, run_id: int) -> None:
     """The run's counters match its jobs, and each done job has exactly one result."""
-    db = app.database
+    db = raw(app)
     run = app.runs.get(run_id)
     states = app.runs.count_jobs_by_state(run_id)
     assert sum(states.values()) == run.total
@@ -200,7 +232,7 @@ def push_raw(app: Qualify, payload: bytes) -> None:
     if isinstance(app.queue, RedisJobQueue):
         app.queue.client.rpush(app.queue.key, payload)  # huey pops from the right
     else:
-        app.database.execute(
+        raw(app).execute(
             "INSERT INTO huey_task (queue, data, priority) VALUES (?, ?, 10)",
             (QUEUE_NAME, payload),
         )

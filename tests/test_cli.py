@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 
 from qualify.api import Qualify
 from qualify.cli import cli
-from qualify.worker import Worker, WorkerOptions
-from tests.support import ICP, Stack, create_run, write_inputs
+from qualify.worker import WorkerOptions
+from tests.support import ICP, Stack, create_run, raw, write_inputs
 
 QUALIFIER = ["--qualifier", "tests.sample_qualifiers:by_name"]
 
@@ -24,14 +24,12 @@ def invoke(*args: str, stdin: str | None = None) -> Result:
 
 
 def work_all(app: Qualify) -> None:
-    Worker(app, WorkerOptions(burst=True, handle_signals=False, lease=2)).run()
+    app.worker(WorkerOptions(burst=True, handle_signals=False, lease=2)).run()
 
 
 def age_run(app: Qualify, run_id: int, seconds: float) -> None:
-    app.database.execute("UPDATE runs SET updated_at = {now} - ? WHERE id = ?", (seconds, run_id))
-    app.database.execute(
-        "UPDATE jobs SET updated_at = {now} - ? WHERE run_id = ?", (seconds, run_id)
-    )
+    raw(app).execute("UPDATE runs SET updated_at = {now} - ? WHERE id = ?", (seconds, run_id))
+    raw(app).execute("UPDATE jobs SET updated_at = {now} - ? WHERE run_id = ?", (seconds, run_id))
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -150,6 +148,8 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
         "--max-attempts",
     ),
     "bad lease": (["worker", "--lease", "soon"], "invalid duration 'soon'"),
+    "lease too short": (["worker", "--lease", "0.1s"], "'--lease': must be at least 0.3s"),
+    "zero concurrency": (["worker", "--concurrency", "0"], "'--concurrency'"),
     "bad stuck-after": (["status", "--stuck-after", "-1m"], "invalid duration '-1m'"),
     "recover without --older-than": (["recover"], "--older-than"),
     "unknown run (status)": (["status", "99"], "run 99: no such run"),
@@ -375,7 +375,7 @@ def _idle_run_with_lost_work(app: Qualify) -> int:
     app.jobs.complete(first, RESULT)
     app.jobs.claim_next(1, "dead-worker", 30)
     app.queue.flush()
-    app.database.execute("UPDATE jobs SET lease_expires_at = {now} - 500 WHERE state = 'running'")
+    raw(app).execute("UPDATE jobs SET lease_expires_at = {now} - 500 WHERE state = 'running'")
     age_run(app, run_id, 600)
     return run_id
 

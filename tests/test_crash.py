@@ -21,6 +21,7 @@ from tests.support import (
     WorkerProcess,
     assert_consistent,
     create_run,
+    raw,
     wait_until,
     write_inputs,
 )
@@ -29,7 +30,7 @@ LEASE = "1s"
 
 
 def running_owners(app: Qualify, run_id: int) -> list[str]:
-    rows = app.database.fetchall(
+    rows = raw(app).fetchall(
         "SELECT lease_owner FROM jobs WHERE run_id = ? AND state = 'running'", (run_id,)
     )
     return [row[0] for row in rows]
@@ -214,7 +215,7 @@ def test_a_crash_between_commit_and_enqueue_loses_nothing(
         code = run_in_subprocess(stack, tmp_path, domains, QUALIFY_CRASH_AT="run.before_enqueue")
         assert code == -signal.SIGKILL
         assert app.runs.list() == []
-        assert app.database.scalar("SELECT COUNT(*) FROM jobs") == 0
+        assert raw(app).scalar("SELECT COUNT(*) FROM jobs") == 0
         assert app.queue.is_empty()
         return
     # A queue outside the database: the run is committed, its messages never sent.

@@ -12,7 +12,7 @@ import pytest
 
 from qualify.api import Qualify
 from qualify.dashboard import Dashboard, RateMeter, eta
-from tests.support import create_run
+from tests.support import create_run, raw
 from tests.test_cli import age_run, work_all
 from tests.test_jobs import RESULT
 
@@ -38,7 +38,7 @@ def _register(app: Qualify, worker_id: str, *, silent_for: float = 0.0) -> None:
     app.workers.register(
         worker_id, hostname=worker_id.split(":")[0], pid=1, concurrency=2, lease=30, version="t"
     )
-    app.database.execute(
+    raw(app).execute(
         "UPDATE workers SET heartbeat_at = {now} - ? WHERE id = ?", (silent_for, worker_id)
     )
 
@@ -55,11 +55,11 @@ def test_refresh_shows_moving_stuck_and_finished_runs(app: Qualify) -> None:
     # one waiting for a retry.
     _, claimed = app.jobs.claim_next(3, "alive:1:aa", 30)
     healthy, low, flaky = claimed
-    app.database.execute("UPDATE jobs SET lease_expires_at = {now} + 3 WHERE id = ?", (low.id,))
+    raw(app).execute("UPDATE jobs SET lease_expires_at = {now} + 3 WHERE id = ?", (low.id,))
     app.jobs.retry_later(flaky, 60, "flaky", "down for a minute")
     # The stuck run: its worker died holding a job, and nothing moved for ten minutes.
     app.jobs.claim([app.runs.job(stuck, "e.com").job_id], "gone:2:bb", 30)
-    app.database.execute(
+    raw(app).execute(
         "UPDATE jobs SET lease_expires_at = {now} - 500 WHERE run_id = ? AND state = 'running'",
         (stuck,),
     )

@@ -13,6 +13,7 @@ import pytest
 from qualify.api import Qualify
 from qualify.store.migrations import MIGRATIONS
 from tests.make_example_db import EXAMPLE, build, content
+from tests.support import raw
 from tests.test_cli import invoke
 
 
@@ -37,7 +38,7 @@ def test_the_committed_example_is_what_the_script_builds(tmp_path: Path) -> None
 def test_the_current_code_opens_the_example(example: Path) -> None:
     committed = hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()
     with Qualify.open(str(example), create=False) as app:
-        applied = app.database.fetchall("SELECT name FROM qualify_migrations")
+        applied = raw(app).fetchall("SELECT name FROM qualify_migrations")
         assert {row[0] for row in applied} == {m.__name__ for m in MIGRATIONS}
         runs = {run.id: run for run in app.runs.list(stuck_after=300)}
         assert {run_id: run.status for run_id, run in runs.items()} == {

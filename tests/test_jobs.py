@@ -10,22 +10,22 @@ import pytest
 from qualify.api import Qualify
 from qualify.qualifiers import check_result
 from qualify.store import ClaimedJob
-from tests.support import assert_consistent, create_run, push_raw
+from tests.support import assert_consistent, create_run, push_raw, raw
 
 RESULT = check_result({"score": 90, "verdict": "qualified", "reasons": ["fits"], "evidence": {}})
 
 
 def expire_leases(app: Qualify, *job_ids: int) -> None:
     """Let time pass for these leases: they expired a minute ago."""
-    app.database.execute(
+    raw(app).execute(
         "UPDATE jobs SET lease_expires_at = {now} - 60"
-        f" WHERE id IN ({app.database.placeholders(len(job_ids))})",
+        f" WHERE id IN ({', '.join('?' * len(job_ids))})",
         job_ids,
     )
 
 
 def job_row(app: Qualify, job_id: int) -> dict:
-    row = app.database.fetchone(
+    row = raw(app).fetchone(
         "SELECT state, attempts, lease_owner, error_code, error FROM jobs WHERE id = ?", (job_id,)
     )
     return dict(zip(("state", "attempts", "lease_owner", "error_code", "error"), row, strict=True))
@@ -139,7 +139,7 @@ def test_the_unique_key_refuses_a_second_result(app: Qualify) -> None:
     job = claim_one(app, "w1")
     assert app.jobs.complete(job, RESULT)
     with pytest.raises(peewee.IntegrityError):
-        app.database.execute(
+        raw(app).execute(
             "INSERT INTO results (job_id, run_id, verdict, reasons, evidence, extra, created_at)"
             " VALUES (?, ?, 'qualified', '[]', '{}', '{}', 0)",
             (job.id, job.run_id),
@@ -153,9 +153,9 @@ def test_renew_extends_only_the_owners_leases(app: Qualify) -> None:
     create_run(app, ["acme.com", "globex.io"])
     mine = claim_one(app, "w1", lease=5)
     theirs = claim_one(app, "w2", lease=5)
-    before = app.database.scalar("SELECT lease_expires_at FROM jobs WHERE id = ?", (mine.id,))
+    before = raw(app).scalar("SELECT lease_expires_at FROM jobs WHERE id = ?", (mine.id,))
     assert app.jobs.renew("w1", [mine.id, theirs.id], 300) == {mine.id}
-    after = app.database.scalar("SELECT lease_expires_at FROM jobs WHERE id = ?", (mine.id,))
+    after = raw(app).scalar("SELECT lease_expires_at FROM jobs WHERE id = ?", (mine.id,))
     assert after - before > 290
     assert app.jobs.renew("w1", [theirs.id], 300) == set()
 
@@ -223,7 +223,7 @@ def test_retry_waits_then_promotes_when_due(app: Qualify) -> None:
     assert job_row(app, job.id)["state"] == "waiting"
     assert app.queue.is_empty()
     assert app.jobs.promote_due() == 0, "not due for a minute"
-    app.database.execute("UPDATE jobs SET next_attempt_at = {now} - 1 WHERE id = ?", (job.id,))
+    raw(app).execute("UPDATE jobs SET next_attempt_at = {now} - 1 WHERE id = ?", (job.id,))
     assert app.jobs.promote_due() == 1
     again = claim_one(app, "w2")
     assert again.attempts == 2

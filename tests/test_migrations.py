@@ -8,6 +8,7 @@ from pathlib import Path
 from qualify.api import Qualify
 from qualify.store import open_database
 from qualify.store.migrations import MIGRATIONS, migrate
+from tests.support import PortableSql, raw
 
 # Released migrations, in order. Never rename, reorder or remove one: append.
 RELEASED = ["m001_initial", "m002_run_lease_indexes", "m003_unindex_queued_jobs"]
@@ -21,7 +22,7 @@ def test_a_fresh_database_gets_every_migration_once(tmp_path: Path) -> None:
     database = open_database(str(tmp_path / "q.db"))
     assert migrate(database) == [m.__name__ for m in MIGRATIONS]
     assert migrate(database) == []
-    rows = database.fetchall("SELECT name FROM qualify_migrations ORDER BY name")
+    rows = PortableSql(database).fetchall("SELECT name FROM qualify_migrations ORDER BY name")
     assert [r[0] for r in rows] == sorted(m.__name__ for m in MIGRATIONS)
     database.close()
 
@@ -45,24 +46,24 @@ def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     database = open_database(path)
-    assert database.scalar("SELECT COUNT(*) FROM qualify_migrations") == len(MIGRATIONS)
+    count = PortableSql(database).scalar("SELECT COUNT(*) FROM qualify_migrations")
+    assert count == len(MIGRATIONS)
     database.close()
 
 
 def test_a_database_from_the_first_release_keeps_working(tmp_path: Path) -> None:
     path = str(tmp_path / "old.db")
     database = open_database(path)
-    database.execute(
-        "CREATE TABLE qualify_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
-    )
+    sql = PortableSql(database)
+    sql.execute("CREATE TABLE qualify_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     MIGRATIONS[0](database)
-    database.execute("INSERT INTO qualify_migrations VALUES ('m001_initial', 0)")
-    database.execute(
+    sql.execute("INSERT INTO qualify_migrations VALUES ('m001_initial', 0)")
+    sql.execute(
         "INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff,"
         " created_at, updated_at) VALUES ('old', 'x:y', '{}', 'PENDING', 0, 5, 10, 0, 0)"
     )
     database.close()
     with Qualify.open(path) as app:
         assert app.runs.get(1).name == "old"
-        applied = app.database.fetchall("SELECT name FROM qualify_migrations")
+        applied = raw(app).fetchall("SELECT name FROM qualify_migrations")
         assert {r[0] for r in applied} == {m.__name__ for m in MIGRATIONS}

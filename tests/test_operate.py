@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from qualify.api import Qualify
-from qualify.worker import Worker, WorkerOptions
-from tests.support import Stack, create_run, wait_until, write_inputs
+from qualify.worker import WorkerOptions
+from tests.support import Stack, create_run, raw, wait_until, write_inputs
 from tests.test_cli import age_run, invoke, work_all
 
 
@@ -27,9 +27,7 @@ def _stuck_run(app: Qualify, domains: list[str], *, dead_worker: bool = False) -
     run_id = create_run(app, domains)
     if dead_worker:
         _, (held,) = app.jobs.claim_next(1, "crashed-host:99:dead00", 30)
-        app.database.execute(
-            "UPDATE jobs SET lease_expires_at = {now} - 300 WHERE id = ?", (held.id,)
-        )
+        raw(app).execute("UPDATE jobs SET lease_expires_at = {now} - 300 WHERE id = ?", (held.id,))
     age_run(app, run_id, 900)
     return run_id
 
@@ -195,7 +193,7 @@ def test_worker_summary_says_what_happened_and_idle_once(
 ) -> None:
     create_run(app, ["slow300-a.com", "slow300-b.com", "permanent-c.com"])
     options = WorkerOptions(lease=0.6, summary_interval=0.2, handle_signals=False)
-    worker = Worker(app, options)
+    worker = app.worker(options)
     caplog.set_level(logging.INFO, logger="qualify.worker")
     thread = threading.Thread(target=worker.run)
     thread.start()

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from qualify.api import Qualify
 from qualify.cli import cli
 from tests.sample_qualifiers import calls
-from tests.support import ROOT, Stack, WorkerProcess, assert_consistent, create_run, wait_until
+from tests.support import ROOT, Stack, WorkerProcess, assert_consistent, create_run, raw, wait_until
 
 SKEW_DIR = Path(__file__).resolve().parent / "skew"
 SKEWS = {"host-a": -3600.0, "host-b": 0.0, "host-c": 5400.0}
@@ -40,13 +40,11 @@ def test_three_hosts_with_skewed_clocks_one_killed_record_each_domain_once(
     fleet = {host: workers(*args, env=host_env(host, skew)) for host, skew in SKEWS.items()}
 
     def busy_hosts() -> set[str]:
-        rows = app.database.fetchall(
-            "SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running'"
-        )
+        rows = raw(app).fetchall("SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running'")
         return {owner.split(":")[0] for (owner,) in rows}
 
     def recorded_by(host: str) -> int:
-        return app.database.scalar(
+        return raw(app).scalar(
             "SELECT COUNT(*) FROM results WHERE worker_id LIKE ?", (f"{host}:%",)
         )
 
@@ -72,7 +70,7 @@ def test_three_hosts_with_skewed_clocks_one_killed_record_each_domain_once(
     status = CliRunner().invoke(cli, ["--db", stack.db, "status", "--json"], env=stack.env())
     states = {w["hostname"]: w["state"] for w in json.loads(status.stdout)["workers"]}
     assert states == {"host-a": "stopped", "host-b": "dead", "host-c": "stopped"}
-    recorders = app.database.fetchall("SELECT worker_id FROM results WHERE run_id = ?", (run_id,))
+    recorders = raw(app).fetchall("SELECT worker_id FROM results WHERE run_id = ?", (run_id,))
     by_host = Counter(worker_id.split(":")[0] for (worker_id,) in recorders)
     assert set(by_host) == set(SKEWS), "each host recorded results"
 

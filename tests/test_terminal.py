@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from qualify.api import Qualify
-from tests.support import Stack, WorkerProcess, create_run, write_inputs
+from tests.support import Stack, WorkerProcess, create_run, raw, write_inputs
 from tests.terminal import Terminal, qualify_argv
 from tests.test_cli import age_run, work_all
 
@@ -64,8 +64,8 @@ def test_dashboard_shows_which_run_moves_and_which_is_stuck(
         lease=30, version="t",
     )  # fmt: skip
     _, (held,) = app.jobs.claim_next(1, "crashed-host:4242:dead00", 30)
-    app.database.execute("UPDATE jobs SET lease_expires_at = {now} - 600 WHERE id = ?", (held.id,))
-    app.database.execute("UPDATE workers SET heartbeat_at = {now} - 900")
+    raw(app).execute("UPDATE jobs SET lease_expires_at = {now} - 600 WHERE id = ?", (held.id,))
+    raw(app).execute("UPDATE workers SET heartbeat_at = {now} - 900")
     age_run(app, stuck, 900)
     moving = create_run(app, [f"slow400-lead{i}.com" for i in range(16)])
 

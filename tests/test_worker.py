@@ -16,7 +16,7 @@ from tests.support import Stack, assert_consistent, create_run, wait_until
 
 def work(app: Qualify, **options: object) -> Worker:
     defaults: dict[str, object] = {"burst": True, "lease": 2.0, "handle_signals": False}
-    worker = Worker(app, WorkerOptions(**{**defaults, **options}))  # type: ignore[arg-type]
+    worker = app.worker(WorkerOptions(**{**defaults, **options}))  # type: ignore[arg-type]
     worker.run()
     return worker
 
@@ -118,7 +118,7 @@ def test_burst_waits_for_retries_that_are_not_due_yet(app: Qualify) -> None:
 
 def test_stop_hands_in_flight_jobs_back(app: Qualify) -> None:
     run_id = create_run(app, ["hang-acme.com", "hang-globex.io"])
-    worker = Worker(app, WorkerOptions(concurrency=2, grace=0.2, handle_signals=False))
+    worker = app.worker(WorkerOptions(concurrency=2, grace=0.2, handle_signals=False))
     thread = threading.Thread(target=worker.run)
     thread.start()
     wait_until(lambda: app.runs.count_jobs_by_state(run_id).get("running") == 2)
@@ -132,9 +132,10 @@ def test_stop_hands_in_flight_jobs_back(app: Qualify) -> None:
 
 
 def test_options_are_checked() -> None:
-    with pytest.raises(InputError, match="--concurrency"):
+    # The library names the setting; the CLI names its flag (tests/test_cli.py, bad inputs).
+    with pytest.raises(InputError, match="concurrency"):
         WorkerOptions(concurrency=0)
-    with pytest.raises(InputError, match="--lease"):
+    with pytest.raises(InputError, match="lease"):
         WorkerOptions(lease=0.1)
 
 

@@ -3,6 +3,7 @@ turning errors into one line and an exit code, common options."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,29 +11,40 @@ from typing import Any, NoReturn
 
 import click
 import peewee
+from click.core import ParameterSource
 
 from qualify import __version__
 from qualify.api import Qualify
 from qualify.config import Settings
 from qualify.durations import parse_duration
 from qualify.errors import QualifyError
+from qualify.urls import redact
 
 EXIT_STUCK = 3
 EXIT_INTERRUPTED = 130
 
 
 class Duration(click.ParamType):
+    """``30s``, ``5m``, ``2h``, ``1d`` (or seconds as a number), at least ``minimum``."""
+
     name = "duration"
+
+    def __init__(self, minimum: float = 0.0) -> None:
+        self.minimum = minimum
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
         if isinstance(value, int | float):
-            return float(value)
-        try:
-            return parse_duration(str(value))
-        except QualifyError as exc:
-            self.fail(str(exc), param, ctx)
+            seconds = float(value)
+        else:
+            try:
+                seconds = parse_duration(str(value))
+            except QualifyError as exc:
+                self.fail(str(exc), param, ctx)
+        if seconds < self.minimum:
+            self.fail(f"must be at least {self.minimum:g}s", param, ctx)
+        return seconds
 
 
 DURATION = Duration()
@@ -98,14 +110,33 @@ def cli(ctx: click.Context, db: str | None, queue: str | None) -> None:
     ctx.obj = Settings.resolve(db, queue)
 
 
+def settings() -> Settings:
+    """The settings the group resolved for this invocation (once, from options and env)."""
+    found: Settings = click.get_current_context().find_root().obj
+    return found
+
+
 @contextmanager
-def open_app(*, create: bool = True) -> Iterator[Qualify]:
-    settings: Settings = click.get_current_context().obj
-    app = Qualify.open(settings.db, settings.queue, create=create)
+def open_app(*, create: bool = True, with_settings: Settings | None = None) -> Iterator[Qualify]:
+    app = Qualify.open(settings=with_settings or settings(), create=create)
     try:
         yield app
     finally:
         app.close()
+
+
+def command_line(*args: str) -> str:
+    """A qualify command line for the store this invocation uses (``--db`` and ``--queue``
+    only when given on the command line), for hints people can paste."""
+    root = click.get_current_context().find_root()
+    resolved: Settings = root.obj
+    words = ["qualify"]
+    # Settings from the environment stay there; a password is never printed.
+    if root.get_parameter_source("db") == ParameterSource.COMMANDLINE:
+        words += ["--db", redact(resolved.db)]
+    if root.get_parameter_source("queue") == ParameterSource.COMMANDLINE and resolved.queue:
+        words += ["--queue", redact(resolved.queue)]
+    return shlex.join([*words, *args])
 
 
 def json_option(func: Callable) -> Callable:
@@ -148,11 +179,13 @@ def fetch_options(func: Callable) -> Callable:
     )(func)
 
 
-def configure_fetching(fetch_via: str | None, allow_private_networks: bool | None) -> None:
-    # Also checks the environment's settings now, not at the first domain.
+def fetch_settings(fetch_via: str | None, allow_private_networks: bool | None) -> Settings:
+    """This invocation's settings with the fetch options of the command applied."""
+    # Interim, until settings carry the fetch settings: configure the web qualifier.
     from qualify.qualifiers import web
 
     web.configure(fetch_via=fetch_via, allow_private_networks=allow_private_networks)
+    return settings()
 
 
 def main() -> None:

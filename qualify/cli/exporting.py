@@ -43,11 +43,9 @@ def export_command(run_id: int, fmt: str, output: str | None, verdict: tuple[str
       qualify export 3 --format jsonl | jq .domain
     """
     with open_app(create=False) as app:
-        records = app.runs.records(run_id, verdict=verdict)
-        keys = app.runs.result_keys(run_id)
         if output is None:
-            export.write(records, fmt, sys.stdout, result_keys=keys)
+            app.export(run_id, fmt, sys.stdout, verdict=verdict)
             return
         with export.atomic_output(output) as out:
-            count = export.write(records, fmt, out, result_keys=keys)
+            count = app.export(run_id, fmt, out, verdict=verdict)
     click.echo(f"Wrote {count:,} rows to {output}", err=True)

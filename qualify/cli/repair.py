@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from qualify import console
+from qualify.cli import documents
 from qualify.cli.base import (
     DURATION,
     cli,
@@ -39,25 +39,7 @@ def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) 
     with open_app(create=False) as app:
         actions = app.recover(older_than, fail=mark_failed, dry_run=dry_run)
     if as_json:
-        click.echo(
-            console.dumps(
-                {
-                    "dry_run": dry_run,
-                    "runs": [
-                        {
-                            "run_id": a.run_id,
-                            "name": a.name,
-                            "action": a.action,
-                            "requeued": a.requeued,
-                            "failed": a.failed,
-                            "queued": a.waiting_for_worker,
-                            "jobs": a.job_states,
-                        }
-                        for a in actions
-                    ],
-                }
-            )
-        )
+        click.echo(documents.dumps(documents.recovery_json(actions, dry_run=dry_run)))
         return
     if not actions:
         click.echo("No stuck runs.")

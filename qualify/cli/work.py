@@ -9,13 +9,14 @@ import click
 
 from qualify.cli.base import (
     DURATION,
+    Duration,
     cli,
     concurrency_option,
-    configure_fetching,
     fetch_options,
+    fetch_settings,
     open_app,
 )
-from qualify.worker import Worker, WorkerOptions
+from qualify.worker import WorkerOptions
 
 
 @cli.command()
@@ -23,7 +24,7 @@ from qualify.worker import Worker, WorkerOptions
 @click.option("--burst", is_flag=True, help="Exit 0 once no job is queued, running or waiting.")
 @click.option(
     "--lease",
-    type=DURATION,
+    type=Duration(minimum=0.3),
     default="30s",
     show_default=True,
     help="How long a job stays ours without a heartbeat (renewed every lease/3).",
@@ -66,12 +67,11 @@ def worker(
       qualify worker --burst -v
     """
     _configure_logging(verbose, quiet)
-    configure_fetching(fetch_via, allow_private_networks)
     options = WorkerOptions(
         concurrency=concurrency, lease=lease, burst=burst, grace=grace, job_timeout=job_timeout
     )
-    with open_app() as app:
-        Worker(app, options).run()
+    with open_app(with_settings=fetch_settings(fetch_via, allow_private_networks)) as app:
+        app.worker(options).run()
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:

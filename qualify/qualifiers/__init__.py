@@ -49,6 +49,18 @@ def resolve(name: str) -> Qualifier:
     return obj
 
 
+def load(name: str, settings: Any) -> Qualifier:
+    """Interim: the qualifier called ``name``, for a worker with ``settings``."""
+    return resolve(name)
+
+
+def close(qualifier: Qualifier) -> None:
+    """Interim: release what a built qualifier holds."""
+    closer = getattr(qualifier, "close", None)
+    if callable(closer):
+        closer()
+
+
 def validate_icp(qualifier: Qualifier, icp: Any) -> None:
     """Check the ICP: a JSON object always, and whatever the qualifier itself demands."""
     if not isinstance(icp, dict):

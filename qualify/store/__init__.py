@@ -1,26 +1,86 @@
-"""The store: the truth about runs, jobs, results and workers."""
+"""The store: the truth about runs, jobs, results and workers.
+
+    store = Store.open("qualify.db")          # or postgresql://…, with queue="redis://…"
+    store.runs.get(1); store.jobs.claim_next(4, "me", 30.0); store.close()
+
+:class:`Store` opens the database and the queue that delivers its job ids, brings the schema
+up to date, and holds one object per table group: ``jobs`` (every job state change),
+``runs``, ``workers`` and ``activity`` (read-only views for the live dashboard).
+"""
 
 from __future__ import annotations
 
+from qualify.queue import JobQueue, open_queue
+from qualify.store.activity import Activity
 from qualify.store.database import Database, open_database
-from qualify.store.jobs import ClaimedJob, Jobs, ReclaimReport
-from qualify.store.runs import JobRecord, Run, RunPlan, Runs
+from qualify.store.jobs import Jobs
+from qualify.store.migrations import migrate
+from qualify.store.runs import Runs
 from qualify.store.states import ACTIVE_RUN_STATUSES, FINAL_JOB_STATES, JobState, RunStatus
-from qualify.store.workers import WorkerInfo, Workers
+from qualify.store.values import (
+    ClaimedJob,
+    ErrorCount,
+    JobRecord,
+    LeaseInfo,
+    Outcome,
+    ReclaimReport,
+    Recorded,
+    Round,
+    Run,
+    RunPlan,
+    WorkerInfo,
+)
+from qualify.store.workers import Workers
+
+
+class Store:
+    def __init__(self, database: Database, queue: JobQueue) -> None:
+        self.database = database
+        self.queue = queue
+        self.jobs = Jobs(database, queue)
+        self.runs = Runs(database, self.jobs)
+        self.workers = Workers(database)
+        self.activity = Activity(database)
+
+    @classmethod
+    def open(cls, db: str, queue: str | None = None, *, create: bool = True) -> Store:
+        """Open the store at ``db`` (a path or URL) and its queue (``queue``: a Redis URL,
+        or None for the store's own database), applying the migrations it lacks. With
+        ``create=False`` a SQLite file that does not exist is an error, not a new store."""
+        database = open_database(db, create=create)
+        try:
+            # A queue server that cannot be reached fails here, before any migration runs.
+            job_queue = open_queue(queue, database.db, database.display_url)
+            migrate(database)
+        except BaseException:
+            database.close()
+            raise
+        return cls(database, job_queue)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.database.close()
+
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
     "FINAL_JOB_STATES",
+    "Activity",
     "ClaimedJob",
     "Database",
+    "ErrorCount",
     "JobRecord",
     "JobState",
     "Jobs",
+    "LeaseInfo",
+    "Outcome",
     "ReclaimReport",
+    "Recorded",
+    "Round",
     "Run",
     "RunPlan",
     "RunStatus",
-    "Runs",
+    "Store",
     "WorkerInfo",
     "Workers",
     "open_database",

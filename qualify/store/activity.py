@@ -9,29 +9,10 @@ Nothing here writes.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from qualify.store.database import Database
-
-
-@dataclass(frozen=True)
-class LeaseInfo:
-    """A running job and how long its lease has left (negative: already expired)."""
-
-    job_id: int
-    run_id: int
-    domain: str
-    owner: str | None
-    expires_in: float
-
-
-@dataclass(frozen=True)
-class ErrorCount:
-    """How many of the sampled jobs carry ``code``, and in which runs."""
-
-    code: str
-    count: int
-    run_ids: tuple[int, ...]
+from qualify.store.database import Database, Row
+from qualify.store.values import ErrorCount, LeaseInfo
 
 
 class Activity:
@@ -41,45 +22,28 @@ class Activity:
     def leases_expiring(self, within: float, *, limit: int = 200) -> list[LeaseInfo]:
         """Running jobs whose lease ends within ``within`` seconds (or has ended), soonest
         first: the range scan of ``jobs_running`` stops at ``limit`` rows."""
-        rows = self.database.fetchall(
-            "SELECT id, run_id, domain, lease_owner, lease_expires_at - {now} FROM jobs"
-            " WHERE state = 'running' AND lease_expires_at < {now} + ?"
-            " ORDER BY lease_expires_at LIMIT ?",
-            (within, limit),
-        )
-        return [LeaseInfo(*row) for row in rows]
+        rows = self.database.rows("leases_expiring", within=within, limit=limit)
+        return [LeaseInfo.from_row(row) for row in rows]
 
     def recent_failures(self, sample: int = 200, run_id: int | None = None) -> list[ErrorCount]:
         """Error codes of the ``sample`` most recently failed jobs (of all runs; with
         ``run_id``, those of them in that run), most common first."""
-        rows = self.database.fetchall(
-            "SELECT run_id, error_code, COUNT(*) FROM (SELECT run_id, error_code FROM jobs"
-            " WHERE state = 'failed' ORDER BY finished_at DESC LIMIT ?) AS recent"
-            " GROUP BY run_id, error_code",
-            (sample,),
-        )
-        return _by_code(rows, run_id)
+        return _by_code(self.database.rows("recent_failures", sample=sample), run_id)
 
     def retrying(self, sample: int = 200, run_id: int | None = None) -> list[ErrorCount]:
         """Error codes of the jobs waiting for a retry (the ``sample`` due soonest)."""
-        rows = self.database.fetchall(
-            "SELECT run_id, error_code, COUNT(*) FROM (SELECT run_id, error_code FROM jobs"
-            " WHERE state = 'waiting' ORDER BY next_attempt_at LIMIT ?) AS due"
-            " GROUP BY run_id, error_code",
-            (sample,),
-        )
-        return _by_code(rows, run_id)
+        return _by_code(self.database.rows("retrying", sample=sample), run_id)
 
 
-def _by_code(rows: list[tuple], only_run: int | None) -> list[ErrorCount]:
+def _by_code(rows: Iterable[Row], only_run: int | None) -> list[ErrorCount]:
     counts: dict[str, int] = defaultdict(int)
     runs: dict[str, set[int]] = defaultdict(set)
-    for run_id, code, count in rows:
-        if only_run is not None and run_id != only_run:
+    for row in rows:
+        if only_run is not None and row["run_id"] != only_run:
             continue
-        key = code or "unknown_error"
-        counts[key] += count
-        runs[key].add(run_id)
+        key = row["error_code"] or "unknown_error"
+        counts[key] += row["count"]
+        runs[key].add(row["run_id"])
     return sorted(
         (ErrorCount(code, counts[code], tuple(sorted(runs[code]))) for code in counts),
         key=lambda e: (-e.count, e.code),

@@ -13,21 +13,9 @@ from qualify.store.database import Database
 
 Migration = Callable[[Database], None]
 
-# Dialect words used in the DDL below.
-_TYPES = {
-    "sqlite": {"PK": "INTEGER PRIMARY KEY AUTOINCREMENT", "DOUBLE": "REAL", "BIGINT": "INTEGER"},
-    "postgres": {"PK": "BIGSERIAL PRIMARY KEY", "DOUBLE": "DOUBLE PRECISION", "BIGINT": "BIGINT"},
-}
-
-
-def _ddl(database: Database, *statements: str) -> None:
-    for statement in statements:
-        database.execute(statement.format(**_TYPES[database.backend]))
-
 
 def m001_initial(database: Database) -> None:
-    _ddl(
-        database,
+    database.run_ddl(
         """CREATE TABLE runs (
             id {PK},
             name TEXT NOT NULL,
@@ -102,8 +90,7 @@ def m002_run_lease_indexes(database: Database) -> None:
     # Whether a run is stuck asks "does this run have a live lease, or a retry due soon?"
     # for every run that `status` lists. Without these, each answer walks all of the run's
     # jobs (jobs_run_domain); with them it reads only the run's few running or waiting jobs.
-    _ddl(
-        database,
+    database.run_ddl(
         "CREATE INDEX jobs_running_run ON jobs (run_id, lease_expires_at) WHERE state = 'running'",
         "CREATE INDEX jobs_waiting_run ON jobs (run_id, next_attempt_at) WHERE state = 'waiting'",
     )
@@ -112,7 +99,7 @@ def m002_run_lease_indexes(database: Database) -> None:
 def m003_unindex_queued_jobs(database: Database) -> None:
     # Indexing a million freshly queued jobs cost 0.8 s per run; the reconciler now counts
     # queued jobs from the runs' counters instead.
-    _ddl(database, "DROP INDEX IF EXISTS jobs_queued")
+    database.run_ddl("DROP INDEX IF EXISTS jobs_queued")
 
 
 MIGRATIONS: list[Migration] = [m001_initial, m002_run_lease_indexes, m003_unindex_queued_jobs]
@@ -124,27 +111,19 @@ def migrate(database: Database) -> list[str]:
         return []
     done = []
     with database.write():
-        if database.backend == "postgres":
-            # Several workers starting at once on a fresh database must not race.
-            database.execute("SELECT pg_advisory_xact_lock(7130911)")
-        database.execute(
-            "CREATE TABLE IF NOT EXISTS qualify_migrations "
-            f"(name TEXT PRIMARY KEY, applied_at {_TYPES[database.backend]['DOUBLE']} NOT NULL)"
-        )
+        database.execute("lock_migrations")
+        database.execute("create_migrations_table")
         applied = _applied(database)
         for migration in MIGRATIONS:
             if migration.__name__ in applied:
                 continue
             migration(database)
-            database.execute(
-                "INSERT INTO qualify_migrations (name, applied_at) VALUES (?, {now})",
-                (migration.__name__,),
-            )
+            database.execute("record_migration", {"name": migration.__name__})
             done.append(migration.__name__)
     return done
 
 
 def _applied(database: Database) -> set[str]:
-    if not database.db.table_exists("qualify_migrations"):
+    if not database.has_table("qualify_migrations"):
         return set()
-    return {row[0] for row in database.fetchall("SELECT name FROM qualify_migrations")}
+    return {row["name"] for row in database.rows("applied_migrations")}

@@ -26,7 +26,6 @@ from click.testing import CliRunner
 from qualify.api import Qualify
 from qualify.cli import cli
 from qualify.dashboard import Dashboard
-from qualify.store.activity import Activity
 
 ERROR_CODES = ("http_5xx", "timeout", "dns_nxdomain", "connect_failed", "lease_expired")
 WORKERS = (
@@ -201,7 +200,7 @@ def main() -> None:
         print(f"  {label:<28}{median_ms(action, args.repeat):8.1f}")
     with Qualify.open(path, create=False) as app:
         dashboard = Dashboard(app)
-        activity = Activity(app.database)
+        activity = app.activity
         print(f"  {'dashboard refresh (all)':<28}{median_ms(dashboard.refresh, args.repeat):8.1f}")
 
         def current_runs() -> object:

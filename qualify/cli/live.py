@@ -15,10 +15,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from qualify.console import STATUS_STYLES, add_run_columns, listing, stuck_hints, workers_table
+from qualify.cli.tables import (
+    STATUS_STYLES,
+    add_run_columns,
+    listing,
+    stuck_hints,
+    workers_table,
+)
 from qualify.dashboard import ExpiringLease, RateMeter, RunLine, Snapshot, eta
-from qualify.store import Run
-from qualify.store.activity import ErrorCount
+from qualify.store import ErrorCount, Run
 from qualify.timefmt import ago, iso, rate, span
 
 REFRESH_SECONDS = 1.0

@@ -1,17 +1,17 @@
-"""What the CLI shows: JSON documents and rich tables built from the library's data."""
+"""The rich tables and panels the CLI prints, built from the library's data."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
+from qualify.api import RunSummary, StatusReport
 from qualify.export import error_text
 from qualify.store import JobRecord, Run, WorkerInfo
 from qualify.timefmt import ago, iso
@@ -24,42 +24,6 @@ STATUS_STYLES = {
     "CANCELLED": "dim",
 }
 VERDICT_STYLES = {"qualified": "green", "review": "yellow", "unqualified": "red", "unknown": "dim"}
-
-
-def dumps(document: Any) -> str:
-    return json.dumps(document, ensure_ascii=False, indent=2)
-
-
-def run_json(run: Run) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "name": run.name,
-        "status": run.status,
-        "total": run.total,
-        "completed": run.completed,
-        "failed": run.failed,
-        "qualified": run.qualified,
-        "created_at": iso(run.created_at),
-        "updated_at": iso(run.updated_at),
-        "stuck": run.stuck,
-    }
-
-
-def worker_json(worker: WorkerInfo) -> dict[str, Any]:
-    return {
-        "id": worker.id,
-        "hostname": worker.hostname,
-        "pid": worker.pid,
-        "state": worker.state,
-        "concurrency": worker.concurrency,
-        "in_flight": worker.in_flight,
-        "processed": worker.processed,
-        "failed": worker.failed,
-        "lease_seconds": worker.lease,
-        "started_at": iso(worker.started_at),
-        "heartbeat_at": iso(worker.heartbeat_at),
-        "version": worker.version,
-    }
 
 
 def progress_text(run: Run) -> str:
@@ -143,9 +107,8 @@ def workers_table(workers: list[WorkerInfo], now: float) -> Table:
     return table
 
 
-def status_view(
-    runs: list[Run], workers: list[WorkerInfo], now: float, stuck_after: float
-) -> Group:
+def status_view(report: StatusReport, stuck_after: float) -> Group:
+    runs, workers, now = report.runs, report.workers, report.now
     parts: list[Any] = []
     parts.append(runs_table(runs, now) if runs else Text("No runs yet.", style="dim"))
     parts.extend(stuck_hints(runs, workers, now, stuck_after))
@@ -183,16 +146,8 @@ def stuck_hints(
     return hints
 
 
-def run_summary(
-    run: Run,
-    states: dict[str, int],
-    live_leases: int,
-    now: float,
-    *,
-    verdicts: dict[str, int] | None = None,
-    failures: list[tuple[str, int]] | None = None,
-    stuck_after: float | None = None,
-) -> Group:
+def run_summary(summary: RunSummary, stuck_after: float | None = None) -> Group:
+    run, now, failures = summary.run, summary.now, summary.failures
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -206,16 +161,16 @@ def run_summary(
         ("Progress", progress_text(run)),
         ("Completed", f"{run.completed:,} ({run.qualified:,} qualified)"),
     ]
-    if verdicts:
-        rows.append(("Verdicts", _verdict_counts(verdicts)))
+    if summary.verdicts:
+        rows.append(("Verdicts", _verdict_counts(summary.verdicts)))
     rows.append(("Failed", f"{run.failed:,}"))
     if failures:
         rows.append(("Errors", ", ".join(f"{count:,} {code}" for code, count in failures)))
     if run.cancelled:
         rows.append(("Cancelled", f"{run.cancelled:,}"))
     rows += [
-        ("Jobs", ", ".join(f"{count:,} {state}" for state, count in sorted(states.items()))),
-        ("Live leases", str(live_leases)),
+        ("Jobs", ", ".join(f"{n:,} {state}" for state, n in sorted(summary.states.items()))),
+        ("Live leases", str(summary.live_leases)),
         ("Attempts", f"up to {run.max_attempts}, backoff from {run.backoff:g}s"),
         ("Created", f"{iso(run.created_at)} ({ago(now - run.created_at)} ago)"),
         ("Last change", f"{iso(run.updated_at)} ({ago(now - run.updated_at)} ago)"),
@@ -345,7 +300,3 @@ def top_reason(reasons: list[Any]) -> str:
     if first.get("criterion") in ("hard_filters", "site", "confidence") and evidence:
         return evidence  # already says what it is: "hard filter countries: US, ..."
     return f"{first.get('criterion', '')} {first.get('outcome', '')}: {evidence}".strip(": ")
-
-
-def stderr_console() -> Console:
-    return Console(stderr=True)

@@ -1,4 +1,4 @@
-"""Turning what a qualifier did into what the store records: the retry policy.
+"""The retry policy: turning what a qualifier did into what the store records.
 
 A result is recorded as done. ``PermanentError`` fails the job at once. ``TransientError``, or
 any other exception, waits with exponential backoff and jitter (a server's ``Retry-After`` is
@@ -11,8 +11,7 @@ from __future__ import annotations
 from qualify.backoff import retry_delay
 from qualify.errors import PermanentError, QualifierError
 from qualify.qualifiers import QualifierResult
-from qualify.store import ClaimedJob, RunPlan
-from qualify.store.jobs import Outcome
+from qualify.store import ClaimedJob, Outcome, RunPlan
 
 MAX_ERROR_CHARS = 500
 

@@ -1,0 +1,434 @@
+-- The store's queries for SQLite, by name (see qualify/store/sql/__init__.py).
+--
+-- Parameters are named (:name). Lists travel as one JSON array parameter, read with
+-- json_each, so every query has one fixed text whatever the list's length. Times are
+-- seconds since the epoch from the database's own clock, never a worker's, so hosts with
+-- skewed clocks agree on when a lease expires:
+--     ((julianday('now') - 2440587.5) * 86400.0)
+-- postgres.sql holds the same queries, by the same names, in PostgreSQL's dialect.
+
+-- now --
+SELECT ((julianday('now') - 2440587.5) * 86400.0) AS now;
+
+-- ## migrations
+
+-- create_migrations_table --
+CREATE TABLE IF NOT EXISTS qualify_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL);
+
+-- lock_migrations --
+-- Nothing to do: migrations run in a BEGIN IMMEDIATE transaction, which already keeps
+-- every other writer out.
+SELECT 1;
+
+-- applied_migrations --
+SELECT name FROM qualify_migrations;
+
+-- record_migration --
+INSERT INTO qualify_migrations (name, applied_at)
+VALUES (:name, ((julianday('now') - 2440587.5) * 86400.0));
+
+-- ## runs
+
+-- insert_run --
+INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, created_at,
+                  updated_at)
+VALUES (:name, :qualifier, :icp, 'PENDING', :total, :max_attempts, :backoff,
+        ((julianday('now') - 2440587.5) * 86400.0), ((julianday('now') - 2440587.5) * 86400.0))
+RETURNING id;
+
+-- get_run --
+-- A run is stuck when it has unfinished jobs and nothing has moved for :stuck_after
+-- seconds: no job changed state, no lease is live, and no retry is due soon (DESIGN.md,
+-- "What stuck means"). With :stuck_after NULL, stuck is 0 and nothing else is read.
+SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
+       max_attempts, backoff, created_at, updated_at, finished_at,
+       CASE WHEN :stuck_after IS NOT NULL
+                 AND status IN ('PENDING', 'PROCESSING')
+                 AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
+                                 AND jobs.state = 'running'
+                                 AND jobs.lease_expires_at >= ((julianday('now') - 2440587.5) * 86400.0))
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
+                                 AND jobs.state = 'waiting'
+                                 AND jobs.next_attempt_at > ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after)
+            THEN 1 ELSE 0 END AS stuck
+FROM runs WHERE id = :run_id;
+
+-- list_runs --
+-- The newest runs; with :finished_within, only the active ones and those that finished
+-- that recently (the live dashboard). Stuck as in get_run.
+SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
+       max_attempts, backoff, created_at, updated_at, finished_at,
+       CASE WHEN :stuck_after IS NOT NULL
+                 AND status IN ('PENDING', 'PROCESSING')
+                 AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
+                                 AND jobs.state = 'running'
+                                 AND jobs.lease_expires_at >= ((julianday('now') - 2440587.5) * 86400.0))
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
+                                 AND jobs.state = 'waiting'
+                                 AND jobs.next_attempt_at > ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after)
+            THEN 1 ELSE 0 END AS stuck
+FROM runs
+WHERE :finished_within IS NULL
+   OR status IN ('PENDING', 'PROCESSING')
+   OR finished_at >= ((julianday('now') - 2440587.5) * 86400.0) - :finished_within
+ORDER BY id DESC LIMIT :limit;
+
+-- stuck_runs --
+-- Every stuck run, oldest first (stuck as in get_run).
+SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
+       max_attempts, backoff, created_at, updated_at, finished_at, 1 AS stuck
+FROM runs
+WHERE status IN ('PENDING', 'PROCESSING')
+  AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
+                  AND jobs.state = 'running'
+                  AND jobs.lease_expires_at >= ((julianday('now') - 2440587.5) * 86400.0))
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
+                  AND jobs.state = 'waiting'
+                  AND jobs.next_attempt_at > ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after)
+ORDER BY id;
+
+-- run_plan --
+SELECT id, qualifier, icp, max_attempts, backoff FROM runs WHERE id = :run_id;
+
+-- count_jobs_by_state --
+SELECT state, COUNT(*) AS count FROM jobs WHERE run_id = :run_id GROUP BY state;
+
+-- count_verdicts --
+-- Read from the results_run_verdict index alone.
+SELECT verdict, COUNT(*) AS count FROM results WHERE run_id = :run_id GROUP BY verdict;
+
+-- count_failures --
+SELECT COALESCE(error_code, 'unknown_error') AS code, COUNT(*) AS count
+FROM jobs WHERE run_id = :run_id AND state = 'failed'
+GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit;
+
+-- one_result_extra --
+SELECT extra FROM results WHERE run_id = :run_id LIMIT 1;
+
+-- count_live_leases --
+SELECT COUNT(*) AS count FROM jobs
+WHERE run_id = :run_id AND state = 'running'
+  AND lease_expires_at >= ((julianday('now') - 2440587.5) * 86400.0);
+
+-- records_of_run --
+-- Every job of a run in input order, with its result.
+SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
+       j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
+       r.verdict, r.score, r.reasons, r.evidence, r.extra
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.run_id = :run_id ORDER BY j.id;
+
+-- record_of_domain --
+SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
+       j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
+       r.verdict, r.score, r.reasons, r.evidence, r.extra
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.run_id = :run_id AND j.domain = :domain;
+
+-- records_by_verdict --
+-- Jobs whose result has one of :verdicts (a JSON array), and with :include_failed the
+-- jobs that failed (which have no result).
+SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
+       j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
+       r.verdict, r.score, r.reasons, r.evidence, r.extra
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.run_id = :run_id
+  AND ((:include_failed AND j.state = 'failed')
+       OR r.verdict IN (SELECT value FROM json_each(:verdicts)))
+ORDER BY j.id;
+
+-- ## creating a run's jobs
+
+-- insert_jobs --
+-- Many rows at once (columns: run_id, domain, state, updated_at).
+INSERT INTO jobs (run_id, domain, state, updated_at) VALUES (?, ?, ?, ?);
+
+-- enqueue_run_jobs --
+-- With the queue in this database: a message for every queued job of a run, in the same
+-- transaction that created them (huey's task table; the payload as qualify.queue encodes it).
+INSERT INTO huey_task (queue, data, priority)
+SELECT :queue, CAST(:prefix || id AS BLOB), 0
+FROM jobs WHERE run_id = :run_id AND state = 'queued' ORDER BY id;
+
+-- queued_jobs_of_run --
+SELECT id FROM jobs WHERE run_id = :run_id AND state = 'queued' ORDER BY id;
+
+-- ## the worker's path
+
+-- claim_jobs --
+-- Atomic: only jobs still queued are taken; a stale or duplicate message claims nothing.
+UPDATE jobs SET state = 'running', lease_owner = :owner,
+       lease_expires_at = ((julianday('now') - 2440587.5) * 86400.0) + :lease,
+       attempts = attempts + 1,
+       started_at = ((julianday('now') - 2440587.5) * 86400.0),
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'queued'
+RETURNING id, run_id, domain, attempts, error_code;
+
+-- mark_runs_started --
+UPDATE runs SET updated_at = ((julianday('now') - 2440587.5) * 86400.0),
+       status = CASE WHEN status = 'PENDING' THEN 'PROCESSING' ELSE status END
+WHERE id IN (SELECT value FROM json_each(:run_ids));
+
+-- renew_leases --
+UPDATE jobs SET lease_expires_at = ((julianday('now') - 2440587.5) * 86400.0) + :lease
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running' AND lease_owner = :owner
+RETURNING id;
+
+-- finish_jobs_done --
+-- Fenced: :fences is a JSON array of [id, lease_owner, attempts]; a job applies only while
+-- that lease still holds.
+UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
+       error_code = NULL, error = NULL,
+       finished_at = ((julianday('now') - 2440587.5) * 86400.0),
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE state = 'running'
+  AND (id, lease_owner, attempts) IN (
+      SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+             json_extract(value, '$[2]')
+      FROM json_each(:fences))
+RETURNING id;
+
+-- insert_results --
+-- Many rows at once (columns: job_id, run_id, verdict, score, reasons, evidence, extra,
+-- worker_id, created_at).
+INSERT INTO results (job_id, run_id, verdict, score, reasons, evidence, extra, worker_id,
+                     created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- schedule_retry --
+-- A transient failure, fenced by (id, lease_owner, attempts): wait :delay, then queue again.
+UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL,
+       next_attempt_at = ((julianday('now') - 2440587.5) * 86400.0) + :delay,
+       error_code = :code, error = :message,
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts;
+
+-- fail_job --
+-- A permanent failure, or attempts used up; fenced as schedule_retry.
+UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL,
+       error_code = :code, error = :message,
+       finished_at = ((julianday('now') - 2440587.5) * 86400.0),
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts;
+
+-- count_finished_jobs --
+-- A run's counters and status in one statement: the right-hand sides all see the row
+-- before the update, so the completion check adds this change's own increments.
+UPDATE runs SET
+    completed = completed + :completed, failed = failed + :failed,
+    qualified = qualified + :qualified,
+    updated_at = ((julianday('now') - 2440587.5) * 86400.0),
+    status = CASE
+        WHEN status IN ('PENDING', 'PROCESSING')
+             AND completed + failed + cancelled + :completed + :failed >= total THEN 'COMPLETED'
+        ELSE status END,
+    finished_at = CASE
+        WHEN status IN ('PENDING', 'PROCESSING')
+             AND completed + failed + cancelled + :completed + :failed >= total
+             THEN ((julianday('now') - 2440587.5) * 86400.0)
+        ELSE finished_at END
+WHERE id = :run_id;
+
+-- release_jobs --
+-- Handed back by a worker stopping: queued again, the attempt not counted; fenced as
+-- finish_jobs_done.
+UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+       attempts = attempts - 1, updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE state = 'running'
+  AND (id, lease_owner, attempts) IN (
+      SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+             json_extract(value, '$[2]')
+      FROM json_each(:fences))
+RETURNING id, run_id;
+
+-- touch_runs --
+UPDATE runs SET updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id IN (SELECT value FROM json_each(:run_ids));
+
+-- ## maintenance, run by every worker
+
+-- any_expired_lease --
+SELECT 1 FROM jobs
+WHERE state = 'running' AND lease_expires_at < ((julianday('now') - 2440587.5) * 86400.0)
+LIMIT 1;
+
+-- fail_expired_exhausted --
+-- Jobs whose worker stopped renewing the lease and that have used up their attempts: a
+-- poison pill must not loop forever. :run_id NULL means every run.
+UPDATE jobs SET state = 'failed', error_code = 'lease_expired',
+       error = 'worker ' || COALESCE(lease_owner, 'unknown')
+               || ' stopped renewing its lease (died or hung) on attempt ' || attempts
+               || ' of ' || (SELECT max_attempts FROM runs WHERE runs.id = jobs.run_id),
+       lease_owner = NULL, lease_expires_at = NULL,
+       finished_at = ((julianday('now') - 2440587.5) * 86400.0),
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE state = 'running' AND lease_expires_at < ((julianday('now') - 2440587.5) * 86400.0)
+  AND (:run_id IS NULL OR run_id = :run_id)
+  AND attempts >= (SELECT max_attempts FROM runs WHERE runs.id = jobs.run_id)
+RETURNING run_id;
+
+-- requeue_expired --
+-- The other jobs whose lease expired go back to the queue.
+UPDATE jobs SET state = 'queued', error_code = 'lease_expired',
+       error = 'worker ' || COALESCE(lease_owner, 'unknown')
+               || ' stopped renewing its lease (died or hung) on attempt ' || attempts,
+       lease_owner = NULL, lease_expires_at = NULL,
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE state = 'running' AND lease_expires_at < ((julianday('now') - 2440587.5) * 86400.0)
+  AND (:run_id IS NULL OR run_id = :run_id)
+RETURNING id, run_id;
+
+-- any_due_retry --
+SELECT 1 FROM jobs
+WHERE state = 'waiting' AND next_attempt_at <= ((julianday('now') - 2440587.5) * 86400.0)
+LIMIT 1;
+
+-- queue_due_retries --
+-- Waiting jobs whose retry time has come (with :force, all of them) are queued again.
+UPDATE jobs SET state = 'queued', next_attempt_at = NULL,
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE state = 'waiting'
+  AND (:force OR next_attempt_at <= ((julianday('now') - 2440587.5) * 86400.0))
+  AND (:run_id IS NULL OR run_id = :run_id)
+RETURNING id, run_id;
+
+-- count_unfinished_in_active_runs --
+SELECT COALESCE(SUM(total - completed - failed - cancelled), 0) AS count
+FROM runs WHERE status IN ('PENDING', 'PROCESSING');
+
+-- count_running_in_active_runs --
+SELECT COUNT(*) AS count FROM jobs
+WHERE state = 'running'
+  AND run_id IN (SELECT id FROM runs WHERE status IN ('PENDING', 'PROCESSING'));
+
+-- count_waiting_in_active_runs --
+SELECT COUNT(*) AS count FROM jobs
+WHERE state = 'waiting'
+  AND run_id IN (SELECT id FROM runs WHERE status IN ('PENDING', 'PROCESSING'));
+
+-- quiet_queued_jobs --
+-- Queued jobs of active runs untouched for :grace seconds (reconciler). Queued jobs are
+-- not indexed, so this reads the jobs table: it only runs when messages look lost.
+SELECT id FROM jobs
+WHERE state = 'queued'
+  AND updated_at <= ((julianday('now') - 2440587.5) * 86400.0) - :grace
+  AND run_id IN (SELECT id FROM runs WHERE status IN ('PENDING', 'PROCESSING'));
+
+-- quiet_queued_jobs_of_run --
+-- As quiet_queued_jobs, for one run (read through jobs_run_domain).
+SELECT id FROM jobs
+WHERE run_id = :run_id AND state = 'queued'
+  AND updated_at <= ((julianday('now') - 2440587.5) * 86400.0) - :grace
+  AND run_id IN (SELECT id FROM runs WHERE status IN ('PENDING', 'PROCESSING'));
+
+-- touch_queued_jobs --
+UPDATE jobs SET updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'queued'
+RETURNING id;
+
+-- any_active_run --
+SELECT 1 FROM runs WHERE status IN ('PENDING', 'PROCESSING') LIMIT 1;
+
+-- any_running_job --
+SELECT 1 FROM jobs WHERE state = 'running' LIMIT 1;
+
+-- any_waiting_job --
+SELECT 1 FROM jobs WHERE state = 'waiting' LIMIT 1;
+
+-- ## operator actions on a run
+
+-- cancel_run_jobs --
+UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL,
+       finished_at = ((julianday('now') - 2440587.5) * 86400.0),
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE run_id = :run_id AND state IN ('queued', 'running', 'waiting');
+
+-- mark_run_cancelled --
+UPDATE runs SET status = 'CANCELLED', cancelled = cancelled + :count,
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0),
+       finished_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id = :run_id AND status IN ('PENDING', 'PROCESSING');
+
+-- requeue_failed_jobs --
+UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL,
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE run_id = :run_id AND state = 'failed'
+RETURNING id;
+
+-- reopen_run --
+UPDATE runs SET failed = failed - :count, status = 'PROCESSING', finished_at = NULL,
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id = :run_id;
+
+-- fail_unfinished_jobs --
+-- Giving up on a run: its unfinished jobs fail, except any whose lease is still live.
+UPDATE jobs SET state = 'failed', error_code = 'run_failed', error = :message,
+       lease_owner = NULL, lease_expires_at = NULL,
+       finished_at = ((julianday('now') - 2440587.5) * 86400.0),
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE run_id = :run_id
+  AND (state IN ('queued', 'waiting')
+       OR (state = 'running'
+           AND lease_expires_at < ((julianday('now') - 2440587.5) * 86400.0)));
+
+-- mark_run_failed --
+UPDATE runs SET status = 'FAILED', failed = failed + :count,
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0),
+       finished_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id = :run_id;
+
+-- ## workers
+
+-- register_worker --
+INSERT INTO workers (id, hostname, pid, concurrency, lease, version, started_at, heartbeat_at)
+VALUES (:id, :hostname, :pid, :concurrency, :lease, :version,
+        ((julianday('now') - 2440587.5) * 86400.0), ((julianday('now') - 2440587.5) * 86400.0));
+
+-- worker_heartbeat --
+UPDATE workers SET heartbeat_at = ((julianday('now') - 2440587.5) * 86400.0),
+       in_flight = :in_flight, processed = :processed, failed = :failed
+WHERE id = :id;
+
+-- worker_stopped --
+UPDATE workers SET stopped_at = ((julianday('now') - 2440587.5) * 86400.0),
+       heartbeat_at = ((julianday('now') - 2440587.5) * 86400.0),
+       in_flight = 0, processed = :processed, failed = :failed
+WHERE id = :id;
+
+-- list_workers --
+-- Every worker seen within :recent seconds. A worker heartbeats every lease/3; missing a
+-- whole lease means it is dead or hung.
+SELECT id, hostname, pid, concurrency, lease, version, started_at, heartbeat_at, stopped_at,
+       in_flight, processed, failed,
+       CASE WHEN stopped_at IS NULL
+                 AND heartbeat_at >= ((julianday('now') - 2440587.5) * 86400.0) - lease
+            THEN 1 ELSE 0 END AS alive
+FROM workers
+WHERE heartbeat_at >= ((julianday('now') - 2440587.5) * 86400.0) - :recent
+ORDER BY hostname, started_at;
+
+-- ## what is happening now (the live dashboard: small partial indexes, bounded reads)
+
+-- leases_expiring --
+SELECT id AS job_id, run_id, domain, lease_owner AS owner,
+       lease_expires_at - ((julianday('now') - 2440587.5) * 86400.0) AS expires_in
+FROM jobs
+WHERE state = 'running'
+  AND lease_expires_at < ((julianday('now') - 2440587.5) * 86400.0) + :within
+ORDER BY lease_expires_at LIMIT :limit;
+
+-- recent_failures --
+SELECT run_id, error_code, COUNT(*) AS count
+FROM (SELECT run_id, error_code FROM jobs WHERE state = 'failed'
+      ORDER BY finished_at DESC LIMIT :sample) AS recent
+GROUP BY run_id, error_code;
+
+-- retrying --
+SELECT run_id, error_code, COUNT(*) AS count
+FROM (SELECT run_id, error_code FROM jobs WHERE state = 'waiting'
+      ORDER BY next_attempt_at LIMIT :sample) AS due
+GROUP BY run_id, error_code;

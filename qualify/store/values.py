@@ -1,0 +1,289 @@
+"""Immutable values the store returns, each built by name from a row (``from_row``), so the
+order of a SELECT's columns can never swap two fields."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qualify.store.states import ACTIVE_RUN_STATUSES
+
+if TYPE_CHECKING:
+    from qualify.qualifiers import QualifierResult
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    name: str
+    status: str
+    total: int
+    completed: int
+    failed: int
+    qualified: int
+    cancelled: int
+    qualifier: str
+    max_attempts: int
+    backoff: float
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    stuck: bool = False
+
+    @classmethod
+    def from_row(cls, row: Row) -> Run:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            status=row["status"],
+            total=row["total"],
+            completed=row["completed"],
+            failed=row["failed"],
+            qualified=row["qualified"],
+            cancelled=row["cancelled"],
+            qualifier=row["qualifier"],
+            max_attempts=row["max_attempts"],
+            backoff=row["backoff"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            finished_at=row["finished_at"],
+            stuck=bool(row["stuck"]),
+        )
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.failed + self.cancelled
+
+    @property
+    def progress(self) -> float:
+        return (self.completed + self.failed) / self.total if self.total else 1.0
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run needs to execute, loaded once per run by each worker."""
+
+    id: int
+    qualifier: str
+    icp: dict[str, Any]
+    max_attempts: int
+    backoff: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> RunPlan:
+        return cls(
+            id=row["id"],
+            qualifier=row["qualifier"],
+            icp=json.loads(row["icp"]),
+            max_attempts=row["max_attempts"],
+            backoff=row["backoff"],
+        )
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One domain of a run with its outcome: a result, an error, or still in progress."""
+
+    job_id: int
+    domain: str
+    state: str
+    attempts: int
+    error_code: str | None
+    error: str | None
+    next_attempt_at: float | None
+    lease_owner: str | None
+    lease_expires_at: float | None
+    finished_at: float | None
+    verdict: str | None
+    score: float | None
+    reasons: list[Any]
+    evidence: dict[str, Any]
+    extra: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Row) -> JobRecord:
+        return cls(
+            job_id=row["job_id"],
+            domain=row["domain"],
+            state=row["state"],
+            attempts=row["attempts"],
+            error_code=row["error_code"],
+            error=row["error"],
+            next_attempt_at=row["next_attempt_at"],
+            lease_owner=row["lease_owner"],
+            lease_expires_at=row["lease_expires_at"],
+            finished_at=row["finished_at"],
+            verdict=row["verdict"],
+            score=row["score"],
+            reasons=json.loads(row["reasons"]) if row["reasons"] else [],
+            evidence=json.loads(row["evidence"]) if row["evidence"] else {},
+            extra=json.loads(row["extra"]) if row["extra"] else {},
+        )
+
+
+#: The error code of a job whose worker stopped renewing its lease.
+LEASE_EXPIRED = "lease_expired"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this worker holds: the lease is valid while ``(owner, attempts)`` still match."""
+
+    id: int
+    run_id: int
+    domain: str
+    attempts: int
+    owner: str
+    #: Its last worker died while running it: it may be the poison that killed it.
+    suspect: bool = False
+
+    @classmethod
+    def from_row(cls, row: Row, owner: str) -> ClaimedJob:
+        return cls(
+            id=row["id"],
+            run_id=row["run_id"],
+            domain=row["domain"],
+            attempts=row["attempts"],
+            owner=owner,
+            suspect=row["error_code"] == LEASE_EXPIRED,
+        )
+
+    @property
+    def fence(self) -> tuple[int, str, int]:
+        return (self.id, self.owner, self.attempts)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a job this worker ran: a result, a retry later, or a failure."""
+
+    job: ClaimedJob
+    result: QualifierResult | None = None
+    retry_in: float | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def done(cls, job: ClaimedJob, result: QualifierResult) -> Outcome:
+        return cls(job, result=result)
+
+    @classmethod
+    def retry(cls, job: ClaimedJob, delay: float, code: str, message: str) -> Outcome:
+        return cls(job, retry_in=delay, error_code=code, error=message)
+
+    @classmethod
+    def failed(cls, job: ClaimedJob, code: str, message: str) -> Outcome:
+        return cls(job, error_code=code, error=message)
+
+    @property
+    def kind(self) -> str:
+        if self.result is not None:
+            return "done"
+        return "failed" if self.retry_in is None else "retry"
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one worker round trip did: messages taken, jobs claimed, outcomes recorded."""
+
+    taken: int
+    claimed: list[ClaimedJob]
+    recorded: set[int]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What became of outcomes recorded one at a time, after the store refused a round.
+
+    ``recorded``: the ids recorded (each as it was, or its result refused and the job
+    failed instead); ``unrecorded``: ids the store could not take at all (it is down):
+    their leases expire and they run again."""
+
+    recorded: set[int]
+    outcomes: dict[int, Outcome]
+    unrecorded: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ReclaimReport:
+    requeued: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    hostname: str
+    pid: int
+    concurrency: int
+    lease: float
+    version: str
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    in_flight: int
+    processed: int
+    failed: int
+    alive: bool
+
+    @classmethod
+    def from_row(cls, row: Row) -> WorkerInfo:
+        return cls(
+            id=row["id"],
+            hostname=row["hostname"],
+            pid=row["pid"],
+            concurrency=row["concurrency"],
+            lease=row["lease"],
+            version=row["version"],
+            started_at=row["started_at"],
+            heartbeat_at=row["heartbeat_at"],
+            stopped_at=row["stopped_at"],
+            in_flight=row["in_flight"],
+            processed=row["processed"],
+            failed=row["failed"],
+            alive=bool(row["alive"]),
+        )
+
+    @property
+    def state(self) -> str:
+        if self.stopped_at is not None:
+            return "stopped"
+        return "alive" if self.alive else "dead"
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    """A running job and how long its lease has left (negative: already expired)."""
+
+    job_id: int
+    run_id: int
+    domain: str
+    owner: str | None
+    expires_in: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> LeaseInfo:
+        return cls(
+            job_id=row["job_id"],
+            run_id=row["run_id"],
+            domain=row["domain"],
+            owner=row["owner"],
+            expires_in=row["expires_in"],
+        )
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    """How many of the sampled jobs carry ``code``, and in which runs."""
+
+    code: str
+    count: int
+    run_ids: tuple[int, ...]

@@ -1,0 +1,232 @@
+"""The dispatcher: the worker's store loop, in the caller's thread.
+
+Each round records every outcome that piled up and claims new jobs, in one transaction
+(group commit), each outcome fenced by its own lease, never running more than
+``concurrency`` jobs at once. When the dispatcher stops, :meth:`Dispatcher.drain` lets
+running jobs finish within the grace, records what finished and hands the rest back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+
+from qualify.store import ClaimedJob, Outcome, Round
+from qualify.worker.executor import Executors
+from qualify.worker.flights import Flight
+from qualify.worker.heartbeat import Heartbeat
+from qualify.worker.isolation import isolate
+from qualify.worker.maintenance import Maintenance
+from qualify.worker.policy import summary
+from qualify.worker.side import SideTask
+from qualify.worker.state import WorkerState
+
+log = logging.getLogger("qualify.worker")
+
+_COUNTER_OF_KIND = {"done": "done", "failed": "failed", "retry": "retried"}
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        state: WorkerState,
+        executors: Executors,
+        heartbeat: Heartbeat,
+        maintenance: Maintenance,
+        stop_when: Callable[[], bool] | None = None,
+    ) -> None:
+        self.state = state
+        self.executors = executors
+        self.heartbeat = heartbeat
+        self.maintenance = maintenance
+        self.stop_when = stop_when
+        self._not_claiming_said = False
+
+    def run(self) -> None:
+        """Round after round; sleeps only when there is neither an outcome nor a free slot
+        that the queue can fill."""
+        state, options = self.state, self.state.options
+        idle = 0.01
+        next_stop_check = 0.0
+        while not state.stopping.is_set():
+            if self.stop_when is not None and time.monotonic() >= next_stop_check:
+                next_stop_check = time.monotonic() + 0.5
+                if self.stop_when():
+                    break
+            if self._side_task_died():
+                break
+            outcomes, free = self._wait_for_work()
+            free = free if self._may_claim() else 0
+            try:
+                done: Round = state.store.jobs.record_and_claim(
+                    [outcome for outcome, _ in outcomes], free, state.worker_id, options.lease
+                )
+            except Exception:
+                log.exception("a round with the store failed; recording one job at a time")
+                self._record_each(outcomes)
+                state.stopping.wait(options.poll_interval)
+                continue
+            self._recorded(outcomes, done.recorded)
+            self._start(done.claimed)
+            if done.taken or outcomes:
+                idle = 0.01
+                continue
+            if free and self._idle_and_done():
+                break
+            with state.flights.cond:
+                if not state.flights.outcomes:
+                    state.flights.cond.wait(idle)
+            idle = min(idle * 2, options.poll_interval)
+
+    def drain(self) -> None:
+        """After the loop: running jobs get the grace to finish; what finished is recorded,
+        the rest handed back at once."""
+        state = self.state
+        flights = state.flights
+        deadline = time.monotonic() + state.options.grace
+        with flights.cond:
+            while flights.active() and not state.release_now.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                flights.cond.wait(min(remaining, 0.2))
+            leftovers = [f.job for f in flights.active()]
+            # Jobs still running will find their lease gone; none not yet started may start.
+            state.release_now.set()
+            outcomes = flights.take_outcomes()
+        if outcomes:
+            try:
+                recorded = state.store.jobs.record([outcome for outcome, _ in outcomes])
+            except Exception:
+                log.exception("could not record finished jobs together; one at a time")
+                self._record_each(outcomes)
+            else:
+                self._recorded(outcomes, recorded)
+        if leftovers:
+            try:
+                released = state.store.jobs.release(leftovers)
+            except Exception:
+                log.exception("could not hand jobs back; their leases will expire instead")
+                released = 0
+            state.stats.add(released=released)
+            log.warning("handed %d in-flight jobs back to the queue", released)
+
+    # -- one round ------------------------------------------------------------------------
+
+    def _wait_for_work(self) -> tuple[list[tuple[Outcome, Flight]], int]:
+        """Outcomes to record and free slots to fill; waits while there are neither."""
+        state, flights = self.state, self.state.flights
+        concurrency = state.options.concurrency
+        with flights.cond:
+            while (
+                not flights.outcomes
+                and not flights.free(concurrency)
+                and not state.stopping.is_set()
+            ):
+                flights.cond.wait(0.5)
+            outcomes = flights.take_outcomes()
+            return outcomes, 0 if state.stopping.is_set() else flights.free(concurrency)
+
+    def _may_claim(self) -> bool:
+        """Not while the heartbeat has gone a whole lease without renewing: leases held now
+        may already be lost, and new ones would be too."""
+        silent = self.heartbeat.stale()
+        if silent is None:
+            if self._not_claiming_said:
+                log.warning("the heartbeat renews leases again; claiming jobs again")
+                self._not_claiming_said = False
+            return True
+        if not self._not_claiming_said:
+            log.error(
+                "the heartbeat has not renewed leases for %.0fs (a whole lease); not claiming"
+                " jobs until it does",
+                silent,
+            )
+            self._not_claiming_said = True
+        return False
+
+    def _side_task_died(self) -> bool:
+        dead: list[SideTask] = [
+            task for task in (self.heartbeat, self.maintenance) if not task.alive
+        ]
+        for task in dead:
+            log.error("the %s thread has died; stopping this worker", task.name)
+        if dead:
+            self.state.stop()
+        return bool(dead)
+
+    def _record_each(self, outcomes: list[tuple[Outcome, Flight]]) -> None:
+        """After a failed round: the store records each outcome on its own and says what
+        became of it."""
+        if not outcomes:
+            return
+        try:
+            report = self.state.store.jobs.record_each([outcome for outcome, _ in outcomes])
+        except Exception:
+            log.exception("could not record finished jobs; their leases will expire")
+            self._recorded(outcomes, None)
+            return
+        for job_id in report.unrecorded:
+            log.error("job %d: could not be recorded; its lease will expire", job_id)
+        recorded = [(report.outcomes[o.job.id], flight) for o, flight in outcomes]
+        self._recorded(recorded, report.recorded, unrecorded=report.unrecorded)
+
+    def _start(self, claimed: Sequence[ClaimedJob]) -> None:
+        if not claimed:
+            return
+        state = self.state
+        now = time.monotonic()
+        flights = isolate(state, [Flight(job, now) for job in claimed])
+        with state.flights.cond:
+            for flight in flights:
+                state.flights.held[flight.job.id] = flight
+        self.executors.submit(flights)
+        state.stats.add(claimed=len(flights))
+
+    def _idle_and_done(self) -> bool:
+        """Nothing came off the queue: decide whether a burst worker is finished."""
+        state = self.state
+        jobs = state.store.jobs
+        if jobs.has_orphans():
+            self.maintenance.reconcile_soon.set()
+        if not state.options.burst or any(not f.abandoned for f in state.flights.held.values()):
+            return False
+        return not jobs.has_unfinished()
+
+    def _recorded(
+        self,
+        batch: Sequence[tuple[Outcome, Flight]],
+        recorded: set[int] | None,
+        unrecorded: Collection[int] = (),
+    ) -> None:
+        """After each round: count and log what was recorded, and free those jobs. With
+        ``recorded`` None (or for ``unrecorded`` ids) the store could not be reached: the
+        leases will expire and the jobs run again elsewhere."""
+        if not batch:
+            return
+        state = self.state
+        now = time.monotonic()
+        counts = {"done": 0, "failed": 0, "retried": 0, "lost": 0}
+        for outcome, flight in batch:
+            job = flight.job
+            if recorded is None or job.id in unrecorded:
+                continue
+            if job.id not in recorded:
+                counts["lost"] += 1
+                log.warning(
+                    "job %d (%s): lease lost (reclaimed by another worker, or the run was"
+                    " cancelled); this outcome was discarded",
+                    job.id,
+                    job.domain,
+                )
+                continue
+            counts[_COUNTER_OF_KIND[outcome.kind]] += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("job %d %s (%.2fs): %s", job.id, job.domain, now - flight.started,
+                          summary(outcome))  # fmt: skip
+        state.stats.add(**counts)
+        with state.flights.cond:
+            for _, flight in batch:
+                state.flights.forget(flight)
+            state.flights.cond.notify_all()

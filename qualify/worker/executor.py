@@ -1,0 +1,86 @@
+"""The executor threads: each takes a job, runs its qualifier and hands the outcome to the
+dispatcher. They never talk to the store except to read a run's plan once."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from qualify import qualifiers
+from qualify.errors import InputError, TransientError
+from qualify.qualifiers import QualifierResult
+from qualify.store import ClaimedJob
+from qualify.worker.context import RunContext
+from qualify.worker.flights import Flight
+from qualify.worker.policy import decide
+from qualify.worker.state import WorkerState
+
+log = logging.getLogger("qualify.worker")
+
+
+class Executors:
+    def __init__(self, state: WorkerState, context: RunContext) -> None:
+        self.state = state
+        self.context = context
+        self._work: queue.SimpleQueue[Flight | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            self.start_one()
+
+    def start_one(self) -> None:
+        """One more thread (also to take the place of one stuck on an abandoned job)."""
+        thread = threading.Thread(
+            target=self._loop, name=f"executor-{len(self._threads) + 1}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def submit(self, flights: list[Flight]) -> None:
+        for flight in flights:
+            self._work.put(flight)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._work.put(None)
+
+    def _loop(self) -> None:
+        try:
+            while (flight := self._work.get()) is not None:
+                self._execute(flight)
+                if flight.abandoned:
+                    return  # a replacement thread has taken this one's place
+        finally:
+            self.state.store.database.close()
+
+    def _execute(self, flight: Flight) -> None:
+        state, job = self.state, flight.job
+        outcome = None
+        try:
+            if not state.release_now.is_set():  # else handed back before it started
+                outcome = decide(job, self.context.plan(job.run_id), self._produce(job))
+        except Exception:
+            log.exception("job %d (%s): the worker failed around the qualifier", job.id,
+                          job.domain)  # fmt: skip
+        flights = state.flights
+        with flights.cond:
+            flight.executing = False
+            if outcome is None or state.release_now.is_set():
+                flights.forget(flight)
+            else:
+                flights.outcomes.append((outcome, flight))
+            flights.cond.notify_all()
+
+    def _produce(self, job: ClaimedJob) -> QualifierResult | BaseException:
+        plan = self.context.plan(job.run_id)
+        try:
+            qualifier = self.context.qualifier(plan.qualifier)
+        except InputError as exc:
+            # Perhaps only this machine lacks the module: retry, maybe on another worker.
+            return TransientError(str(exc), code="qualifier_unavailable")
+        try:
+            return qualifiers.check_result(qualifier(job.domain, plan.icp))
+        except Exception as exc:
+            return exc

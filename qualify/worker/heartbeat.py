@@ -1,0 +1,71 @@
+"""The heartbeat: every lease/3 it renews the leases of this worker's jobs and its own row,
+abandons a job that runs past the job timeout, and now and then logs a summary line."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from qualify.worker.executor import Executors
+from qualify.worker.options import Summary
+from qualify.worker.side import SideTask
+from qualify.worker.state import WorkerState
+
+log = logging.getLogger("qualify.worker")
+
+
+class Heartbeat(SideTask):
+    doing = "renew leases"
+
+    def __init__(self, state: WorkerState, executors: Executors) -> None:
+        super().__init__(state, state.options.heartbeat_interval, "heartbeat")
+        self.executors = executors
+        self._summary = Summary(state.stats, time.monotonic())
+
+    def stale(self) -> float | None:
+        """Seconds since leases were last renewed, once that is a whole lease or more (the
+        leases may have expired: claiming more would only lose them too); else None."""
+        silent = time.monotonic() - self.last_ok
+        return silent if silent >= self.state.options.lease else None
+
+    def tick(self) -> None:
+        state, options = self.state, self.state.options
+        now = time.monotonic()
+        with state.flights.cond:
+            flights = list(state.flights.held.values())
+        renew = []
+        for flight in flights:
+            if flight.abandoned:
+                continue
+            if flight.executing and now - flight.started > options.job_timeout:
+                # Stop renewing: the lease expires and another worker runs the job again.
+                flight.abandoned = True
+                log.error(
+                    "job %d (%s) has run for %.0fs, past the job timeout; abandoning it",
+                    flight.job.id,
+                    flight.job.domain,
+                    now - flight.started,
+                )
+                self.executors.start_one()
+                continue
+            renew.append(flight.job.id)
+        store = state.store
+        held = store.jobs.renew(state.worker_id, renew, options.lease)
+        for job_id in set(renew) - held:
+            log.warning("job %d: lease lost before it finished", job_id)
+        store.workers.heartbeat(
+            state.worker_id,
+            in_flight=len(renew),
+            processed=state.stats.processed,
+            failed=state.stats.failed,
+        )
+        state.flights.notify()
+
+    def run_tick(self) -> bool:
+        worked = super().run_tick()
+        now = time.monotonic()
+        if now - self._summary.since >= self.state.options.summary_interval:
+            line = self._summary.line(now, len(self.state.flights.active()))
+            if line:
+                log.info("%s", line)
+        return worked
