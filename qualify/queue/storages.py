@@ -8,7 +8,7 @@ extended, and use huey's own API for everything else (size, listing, flushing).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import peewee
@@ -22,7 +22,11 @@ _LIMIT_MARK = 987_654_321
 
 class QualifySqlStorage(SqlStorage):
     """huey's SQL storage in the store's own database, its tables named ``huey_*`` so they
-    sit beside the store's, and never creating them itself unless asked."""
+    sit beside the store's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._statements: dict[str, tuple[str, list[Any]]] = {}
+        super().__init__(*args, **kwargs)
 
     def create_models(self) -> tuple[Any, ...]:
         # huey's own models, under names of our own: the same columns and indexes (named as
@@ -88,30 +92,32 @@ class QualifySqlStorage(SqlStorage):
     def dequeue_many(self, limit: int) -> list[bytes]:
         """Remove and return up to ``limit`` messages in queue order, in one statement
         (joins an open transaction, so the pop commits with whatever the caller does)."""
-        sql, params = self._dequeue_statement()
+        sql, params = self._statement("dequeue_many", self._dequeue_many_query)
         params = [limit if value == _LIMIT_MARK else value for value in params]
         cursor = self.database.execute_sql(sql, params)
         return [bytes(row[0]) for row in cursor.fetchall()]
 
-    def _dequeue_statement(self) -> tuple[str, list[Any]]:
-        # Built once with peewee, in huey's own row order and with FOR UPDATE SKIP LOCKED
-        # where the database has it; building it per round would cost more than running it.
-        cached: tuple[str, list[Any]] | None = getattr(self, "_dequeue_sql", None)
-        if cached is None:
-            task = self.Task
-            oldest = self.tasks(task.id).order_by(task.priority.desc(), task.id)
-            oldest = oldest.limit(_LIMIT_MARK)
-            if self.for_update:
-                oldest = oldest.for_update(self.for_update)
-            query = task.delete().where(task.id.in_(oldest)).returning(task.data)
-            sql, params = query.sql()
-            cached = (sql, list(params))
-            self._dequeue_sql = cached
-        return cached
+    def _dequeue_many_query(self) -> Any:
+        # huey's own row order, and FOR UPDATE SKIP LOCKED where the database has it.
+        task = self.Task
+        oldest = self.tasks(task.id).order_by(task.priority.desc(), task.id).limit(_LIMIT_MARK)
+        if self.for_update:
+            oldest = oldest.for_update(self.for_update)
+        return task.delete().where(task.id.in_(oldest)).returning(task.data)
 
     def has_messages(self) -> bool:
         """A read: idle workers polling an empty queue never take a write lock."""
-        return bool(self.tasks().exists())
+        sql, params = self._statement("has_messages", lambda: self.tasks(self.Task.id).limit(1))
+        return self.database.execute_sql(sql, params).fetchone() is not None
+
+    def _statement(self, name: str, build: Callable[[], Any]) -> tuple[str, list[Any]]:
+        # Built once with peewee: building a query costs more than running it, and a worker
+        # runs these every round.
+        cached = self._statements.get(name)
+        if cached is None:
+            sql, params = build().sql()
+            cached = self._statements[name] = (sql, list(params))
+        return cached
 
     def iter_enqueued(self) -> Iterator[bytes]:
         for (data,) in self.tasks(self.Task.data).tuples().iterator():
