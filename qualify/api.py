@@ -11,15 +11,15 @@ The CLI is a thin layer over this class; everything it does can be done from Pyt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qualify import qualifiers
-from qualify.config import Settings
 from qualify.domains import DomainList, InvalidLine
 from qualify.errors import InputError, InvalidStateError
 from qualify.inputs import load_domains, load_icp, source_name
 from qualify.queue import JobQueue, open_queue
+from qualify.settings import Settings
 from qualify.store import Database, Jobs, Run, Runs, RunStatus, Workers, open_database
 from qualify.store.migrations import migrate
 
@@ -65,10 +65,10 @@ def prepare_run(icp_path: str, domains_path: str, qualifier: str | None = None) 
     qualifier_name = qualifier or qualifiers.DEFAULT_QUALIFIER
     if qualifier_name is None:
         raise InputError("--qualifier: required (MODULE:CALLABLE)")
-    chosen = qualifiers.resolve(qualifier_name)
+    qualifiers.resolve(qualifier_name)  # an unknown qualifier is named before any file is read
     icp = load_icp(icp_path)
     try:
-        qualifiers.validate_icp(chosen, icp)
+        qualifiers.check(qualifier_name, icp)
     except InputError as exc:
         raise InputError(f"{source_name(icp_path)}: {exc}") from None
     domains = load_domains(domains_path)
@@ -76,21 +76,36 @@ def prepare_run(icp_path: str, domains_path: str, qualifier: str | None = None) 
 
 
 class Qualify:
-    def __init__(self, database: Database, queue: JobQueue) -> None:
+    def __init__(
+        self, database: Database, queue: JobQueue, settings: Settings | None = None
+    ) -> None:
         self.database = database
         self.queue = queue
+        # What workers of this app build their qualifiers from (fetch settings above all).
+        self.settings = settings or Settings()
         self.jobs = Jobs(database, queue)
         self.runs = Runs(database, self.jobs)
         self.workers = Workers(database)
 
     @classmethod
     def open(
-        cls, db: str | None = None, queue: str | None = None, *, create: bool = True
+        cls,
+        db: str | None = None,
+        queue: str | None = None,
+        *,
+        settings: Settings | None = None,
+        create: bool = True,
     ) -> Qualify:
-        """Open the store and queue (arguments, else ``QUALIFY_DB``/``QUALIFY_QUEUE``,
-        else ``./qualify.db``), applying any migrations the database lacks. With
-        ``create=False`` a SQLite file that does not exist is an error, not a new database."""
-        settings = Settings.resolve(db, queue)
+        """Open the store and queue, applying any migrations the database lacks.
+
+        Without ``settings`` they are resolved here (arguments, else the environment:
+        ``QUALIFY_DB``/``QUALIFY_QUEUE``, else ``./qualify.db``); with them, ``db`` and
+        ``queue`` still override theirs when given. With ``create=False`` a SQLite file
+        that does not exist is an error, not a new database."""
+        if settings is None:
+            settings = Settings.resolve(db, queue)
+        elif db or queue:
+            settings = replace(settings, db=db or settings.db, queue=queue or settings.queue)
         database = open_database(settings.db, create=create)
         try:
             # A queue server that cannot be reached fails here, before any migration runs.
@@ -99,7 +114,7 @@ class Qualify:
         except BaseException:
             database.close()
             raise
-        return cls(database, job_queue)
+        return cls(database, job_queue, settings)
 
     def close(self) -> None:
         self.queue.close()

@@ -174,6 +174,7 @@ class Worker:
                 self._work.put(None)
             for thread in background:
                 thread.join(timeout=5)
+            self._close_qualifiers()
             self._safely(
                 "record the worker's stop",
                 lambda: self.app.workers.stopped(
@@ -476,9 +477,17 @@ class Worker:
         qualifier = self._qualifiers.get(name)
         if qualifier is None:
             with self._plans_lock:
-                qualifier = self._qualifiers.get(name) or qualifiers.resolve(name)
+                qualifier = self._qualifiers.get(name) or qualifiers.load(name, self.app.settings)
                 self._qualifiers[name] = qualifier
         return qualifier
+
+    def _close_qualifiers(self) -> None:
+        # A job abandoned past its timeout may still be running inside one; its outcome is
+        # discarded anyway, whatever closing does to its requests.
+        with self._plans_lock:
+            built, self._qualifiers = list(self._qualifiers.values()), {}
+        for qualifier in built:
+            self._safely("close a qualifier", lambda q=qualifier: qualifiers.close(q))
 
     # -- heartbeat ------------------------------------------------------------------------
 

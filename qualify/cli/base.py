@@ -13,9 +13,9 @@ import peewee
 
 from qualify import __version__
 from qualify.api import Qualify
-from qualify.config import Settings
 from qualify.durations import parse_duration
 from qualify.errors import QualifyError
+from qualify.settings import Settings
 
 EXIT_STUCK = 3
 EXIT_INTERRUPTED = 130
@@ -99,9 +99,9 @@ def cli(ctx: click.Context, db: str | None, queue: str | None) -> None:
 
 
 @contextmanager
-def open_app(*, create: bool = True) -> Iterator[Qualify]:
-    settings: Settings = click.get_current_context().obj
-    app = Qualify.open(settings.db, settings.queue, create=create)
+def open_app(*, create: bool = True, settings: Settings | None = None) -> Iterator[Qualify]:
+    """The app on this command line's settings (or on ``settings``, derived from them)."""
+    app = Qualify.open(settings=settings or click.get_current_context().obj, create=create)
     try:
         yield app
     finally:
@@ -148,11 +148,11 @@ def fetch_options(func: Callable) -> Callable:
     )(func)
 
 
-def configure_fetching(fetch_via: str | None, allow_private_networks: bool | None) -> None:
-    # Also checks the environment's settings now, not at the first domain.
-    from qualify.qualifiers import web
-
-    web.configure(fetch_via=fetch_via, allow_private_networks=allow_private_networks)
+def fetch_settings(fetch_via: str | None, allow_private_networks: bool | None) -> Settings:
+    """This command line's settings with its fetch options applied (checked now, not at the
+    first domain)."""
+    settings: Settings = click.get_current_context().obj
+    return settings.with_fetch(fetch_via=fetch_via, allow_private_networks=allow_private_networks)
 
 
 def main() -> None:

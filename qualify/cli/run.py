@@ -20,12 +20,12 @@ from qualify.cli.base import (
     EXIT_INTERRUPTED,
     cli,
     concurrency_option,
-    configure_fetching,
     fetch_options,
+    fetch_settings,
     json_option,
     open_app,
 )
-from qualify.config import Settings
+from qualify.settings import Settings
 from qualify.store.database import redact
 from qualify.worker import Worker, WorkerOptions
 
@@ -77,9 +77,9 @@ def run(
       cat domains.txt | qualify run icp.json - --wait
     """
     prepared = prepare_run(icp_json, domains_file, qualifier)
-    if wait:
-        configure_fetching(fetch_via, allow_private_networks)
-    with open_app() as app:
+    # The fetch options matter only to the qualifier working the run here.
+    settings = fetch_settings(fetch_via, allow_private_networks) if wait else None
+    with open_app(settings=settings) as app:
         created = app.create_run(prepared, name=name, max_attempts=max_attempts, backoff=backoff)
         if as_json and not wait:
             click.echo(console.dumps(_created_json(created)))
@@ -221,8 +221,8 @@ def demo(directory: str, concurrency: int) -> None:
     inputs = demo_sites.write_inputs(Path(directory))
     prepared = prepare_run(str(inputs.icp), str(inputs.domains), "web")
     with demo_sites.DemoGateway() as gateway:
-        demo_sites.configure_web(gateway)
-        with Qualify.open(str(inputs.db)) as app:
+        settings = Settings(db=str(inputs.db), fetch=demo_sites.fetch_settings(gateway))
+        with Qualify.open(settings=settings) as app:
             created = app.create_run(
                 prepared,
                 name=demo_sites.RUN_NAME,

@@ -17,9 +17,9 @@ from qualify.cli.base import (
     open_app,
     stuck_after_option,
 )
-from qualify.config import Settings
 from qualify.dashboard import Dashboard
 from qualify.errors import NotFoundError
+from qualify.settings import Settings
 from qualify.timefmt import ago
 
 
@@ -44,7 +44,7 @@ def status(run_id: int | None, stuck_after: float, watch: bool, check: bool, as_
         )
     settings: Settings = click.get_current_context().obj
     try:
-        app = Qualify.open(settings.db, settings.queue, create=False)
+        app = Qualify.open(settings=settings, create=False)
     except NotFoundError:
         if run_id is not None:
             raise

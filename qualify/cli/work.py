@@ -11,8 +11,8 @@ from qualify.cli.base import (
     DURATION,
     cli,
     concurrency_option,
-    configure_fetching,
     fetch_options,
+    fetch_settings,
     open_app,
 )
 from qualify.worker import Worker, WorkerOptions
@@ -66,11 +66,11 @@ def worker(
       qualify worker --burst -v
     """
     _configure_logging(verbose, quiet)
-    configure_fetching(fetch_via, allow_private_networks)
+    settings = fetch_settings(fetch_via, allow_private_networks)
     options = WorkerOptions(
         concurrency=concurrency, lease=lease, burst=burst, grace=grace, job_timeout=job_timeout
     )
-    with open_app() as app:
+    with open_app(settings=settings) as app:
         Worker(app, options).run()
 
 
