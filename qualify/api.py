@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from qualify import export, qualifiers
-from qualify.config import Settings
 from qualify.domains import DomainList, InvalidLine
 from qualify.errors import InputError, InvalidStateError
 from qualify.inputs import load_domains, load_icp, source_name
+from qualify.settings import Settings
 from qualify.store import Run, RunStatus, Store, WorkerInfo
 from qualify.worker import Worker, WorkerOptions
 
@@ -66,11 +66,11 @@ def prepare_run(icp_path: str, domains_path: str, qualifier: str | None = None) 
     """Load and check a run's inputs: the qualifier, the ICP, then the whole domain list."""
     qualifier_name = qualifier or qualifiers.DEFAULT_QUALIFIER
     if qualifier_name is None:
-        raise InputError("--qualifier: required (MODULE:CALLABLE)")
-    chosen = qualifiers.resolve(qualifier_name)
+        raise InputError("qualifier: required (MODULE:CALLABLE)")
+    qualifiers.resolve(qualifier_name)  # an unknown qualifier is named before any file is read
     icp = load_icp(icp_path)
     try:
-        qualifiers.validate_icp(chosen, icp)
+        qualifiers.check(qualifier_name, icp)
     except InputError as exc:
         raise InputError(f"{source_name(icp_path)}: {exc}") from None
     domains = load_domains(domains_path)
@@ -126,11 +126,16 @@ class Qualify:
         settings: Settings | None = None,
         create: bool = True,
     ) -> Qualify:
-        """Open the store and queue of ``settings`` (else of the arguments, else
-        ``QUALIFY_DB``/``QUALIFY_QUEUE``, else ``./qualify.db``), applying any migrations the
-        database lacks. With ``create=False`` a SQLite file that does not exist is an error,
-        not a new database."""
-        settings = settings or Settings.resolve(db, queue)
+        """Open the store and queue, applying any migrations the database lacks.
+
+        Without ``settings`` they are resolved here (arguments, else the environment:
+        ``QUALIFY_DB``/``QUALIFY_QUEUE``, else ``./qualify.db``); with them, ``db`` and
+        ``queue`` still override theirs when given. With ``create=False`` a SQLite file
+        that does not exist is an error, not a new database."""
+        if settings is None:
+            settings = Settings.resolve(db, queue)
+        elif db or queue:
+            settings = replace(settings, db=db or settings.db, queue=queue or settings.queue)
         return cls(Store.open(settings.db, settings.queue, create=create), settings)
 
     def close(self) -> None:
@@ -223,7 +228,7 @@ class Qualify:
         self, options: WorkerOptions | None = None, *, stop_when: Callable[[], bool] | None = None
     ) -> Worker:
         """A worker over this store, with this app's settings (for the qualifiers)."""
-        return Worker(self.store, self.settings, options, stop_when=stop_when)
+        return Worker(self.store, options, settings=self.settings, stop_when=stop_when)
 
     def work_run(
         self,

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from qualify.api import Qualify, prepare_run
-from qualify.demo import SITES, DemoGateway, DemoSite, configure_web, write_inputs
-from qualify.qualifiers import check_result, web
+from qualify.demo import SITES, DemoGateway, DemoSite, fetch_settings, write_inputs
+from qualify.qualifiers import check_result
+from qualify.qualifiers.web import WebQualifier
+from qualify.settings import Settings
 from qualify.worker import WorkerOptions
 from tests.support import PortableSql
 
@@ -47,15 +49,12 @@ def build(path: Path) -> None:
     """Write the example database at ``path`` (replacing any file there)."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    try:
-        with DemoGateway((*SITES, DOWN, EMPTY)) as gateway, tempfile.TemporaryDirectory() as tmp:
-            configure_web(gateway)
-            with Qualify.open(str(path)) as app:
-                _completed_run(app, Path(tmp))
-                _run_with_failures(app, Path(tmp))
-                _stuck_run(app, Path(tmp))
-    finally:
-        web.reset_configuration()
+    with DemoGateway((*SITES, DOWN, EMPTY)) as gateway, tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(db=str(path), fetch=fetch_settings(gateway))
+        with Qualify.open(settings=settings) as app:
+            _completed_run(app, Path(tmp))
+            _run_with_failures(app, Path(tmp))
+            _stuck_run(app, Path(tmp))
     _compact(path)
 
 
@@ -92,7 +91,8 @@ def _stuck_run(app: Qualify, folder: Path) -> None:
     plan = app.runs.plan(run_id)
     # The crashed worker finished one job, then died while it held the next.
     _, (first,) = app.jobs.claim_next(1, CRASHED_WORKER, 30)
-    app.jobs.complete(first, check_result(web.qualify(first.domain, plan.icp)))
+    with WebQualifier(app.settings.fetch) as qualify:
+        app.jobs.complete(first, check_result(qualify(first.domain, plan.icp)))
     app.jobs.claim_next(1, CRASHED_WORKER, 30)
     # An hour has passed since: every timestamp of the run and the worker moves back.
     db = PortableSql(app.database)

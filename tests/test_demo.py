@@ -6,27 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import qualify.qualifiers.web as web
 from qualify.api import Qualify
-from qualify.demo import SITES, DemoGateway, DemoSite
+from qualify.demo import SITES, DemoGateway, DemoSite, fetch_settings
 from qualify.domains import normalise
+from qualify.qualifiers.web import WebQualifier
 from tests.test_cli import invoke
 
 # What the example ICP must make of each site: the first word of its description says so.
 EXPECTED = {"fit": "qualified", "review": "review", "misfit": "unqualified"}
-
-
-@pytest.fixture(autouse=True)
-def _web_configuration() -> Iterator[None]:
-    # The demo configures the web qualifier for this process; leave no trace for other tests.
-    web.reset_configuration()
-    yield
-    web.reset_configuration()
 
 
 def test_demo_hosts_are_valid_distinct_public_names() -> None:
@@ -56,11 +47,8 @@ def test_gateway_answers_like_the_sites_would() -> None:
 
 
 def test_the_web_qualifier_fetches_the_demo_through_the_gateway(icp: dict) -> None:
-    with DemoGateway() as gateway:
-        from qualify.demo import configure_web
-
-        configure_web(gateway)
-        result = web.qualify("acme-freight.example.com", icp)
+    with DemoGateway() as gateway, WebQualifier(fetch_settings(gateway)) as qualify:
+        result = qualify("acme-freight.example.com", icp)
         assert result["verdict"] == "qualified"
         # Only the demo's own URLs reached the gateway, and nothing was resolved.
         assert gateway.requested

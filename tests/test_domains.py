@@ -4,7 +4,13 @@ import io
 
 import pytest
 
-from qualify.domains import InvalidDomain, normalise, read_domains
+from qualify.domains import (
+    SPECIAL_USE_TLDS,
+    InvalidDomain,
+    normalise,
+    public_suffixes,
+    read_domains,
+)
 from qualify.errors import InputError
 
 
@@ -52,6 +58,37 @@ def test_normalise_canonical_forms(raw: str, expected: str) -> None:
 def test_normalise_rejects_with_reason(raw: str, reason: str) -> None:
     with pytest.raises(InvalidDomain, match=reason):
         normalise(raw)
+
+
+def test_the_suffix_shortcut_agrees_with_tldextract_on_every_rule() -> None:
+    # normalise answers most names from the suffixes no rule extends; every rule of the
+    # bundled list, as a name of its own and under one or two more labels, must get the
+    # answer tldextract's own lookup gives.
+    extractor = public_suffixes()
+    checked = 0
+    for rule in extractor.tlds:
+        name = rule.lstrip("!").replace("*", "wild")
+        if not name.isascii() or name.rsplit(".", 1)[-1] in SPECIAL_USE_TLDS:
+            continue
+        for host in (name, f"acme.{name}", f"shop.acme.{name}"):
+            parts = extractor.extract_str(host)
+            try:
+                normalise(host, keep_www=True)
+            except InvalidDomain:
+                accepted = False
+            else:
+                accepted = True
+            assert accepted == bool(parts.suffix and parts.domain), host
+            checked += 1
+    assert checked > 15_000
+
+
+def test_one_public_suffix_extractor_per_process() -> None:
+    from qualify.qualifiers.web import domains as sites
+
+    assert public_suffixes() is public_suffixes()
+    assert sites.registrable_domain("www.shop.acme.co.uk") == "acme.co.uk"
+    assert sites.public_suffixes is public_suffixes
 
 
 def _read(text: bytes) -> object:

@@ -15,9 +15,9 @@ from click.core import ParameterSource
 
 from qualify import __version__
 from qualify.api import Qualify
-from qualify.config import Settings
 from qualify.durations import parse_duration
 from qualify.errors import QualifyError
+from qualify.settings import Settings
 from qualify.urls import redact
 
 EXIT_STUCK = 3
@@ -180,12 +180,9 @@ def fetch_options(func: Callable) -> Callable:
 
 
 def fetch_settings(fetch_via: str | None, allow_private_networks: bool | None) -> Settings:
-    """This invocation's settings with the fetch options of the command applied."""
-    # Interim, until settings carry the fetch settings: configure the web qualifier.
-    from qualify.qualifiers import web
-
-    web.configure(fetch_via=fetch_via, allow_private_networks=allow_private_networks)
-    return settings()
+    """This command line's settings with its fetch options applied (checked now, not at the
+    first domain)."""
+    return settings().with_fetch(fetch_via=fetch_via, allow_private_networks=allow_private_networks)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from qualify.api import Qualify, prepare_run
 from qualify.cli.base import EXIT_INTERRUPTED, cli
 from qualify.cli.run import work_with_progress
 from qualify.cli.tables import results_table
+from qualify.settings import Settings
 from qualify.worker import WorkerOptions
 
 
@@ -44,8 +45,8 @@ def demo(ctx: click.Context, directory: str, concurrency: int) -> None:
     inputs = demo_sites.write_inputs(Path(directory))
     prepared = prepare_run(str(inputs.icp), str(inputs.domains), "web")
     with demo_sites.DemoGateway() as gateway:
-        demo_sites.configure_web(gateway)
-        with Qualify.open(str(inputs.db)) as app:
+        settings = Settings(db=str(inputs.db), fetch=demo_sites.fetch_settings(gateway))
+        with Qualify.open(settings=settings) as app:
             created = app.create_run(
                 prepared,
                 name=demo_sites.RUN_NAME,

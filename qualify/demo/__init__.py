@@ -6,9 +6,9 @@ points the web qualifier at that gateway, so the run goes through the queue, a w
 the web qualifier exactly as a real one does, without any network.
 
     with DemoGateway() as gateway:
-        configure_web(gateway)
         inputs = write_inputs(Path("qualify-demo"))
-        ...  # prepare_run(inputs.icp, inputs.domains), Qualify.open(inputs.db), Worker(...)
+        settings = Settings(db=str(inputs.db), fetch=fetch_settings(gateway))
+        ...  # prepare_run(...), Qualify.open(settings=settings), app.work_run(...)
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from qualify.demo.server import DemoGateway
-from qualify.demo.sites import SITES, DemoSite
+from qualify.demo.sites import SITES, DemoGateway, DemoSite
 from qualify.errors import InputError
+from qualify.settings import FetchSettings
 
 DEFAULT_DIR = "qualify-demo"
 RUN_NAME = "demo: DACH logistics software"
@@ -55,11 +55,9 @@ def write_inputs(directory: Path, sites: tuple[DemoSite, ...] = SITES) -> DemoIn
     return DemoInputs(directory, icp, domains, directory / "qualify.db")
 
 
-def configure_web(gateway: DemoGateway) -> None:
-    """Send every fetch of the web qualifier in this process through ``gateway``."""
-    from qualify.qualifiers import web
-
-    web.configure(
+def fetch_settings(gateway: DemoGateway) -> FetchSettings:
+    """Fetch settings that send every fetch of the web qualifier through ``gateway``."""
+    return FetchSettings(
         fetch_via=gateway.fetch_via,
         resolver=_no_dns,  # gateway mode never resolves names; this makes sure of it
         host_delay=0.05,  # one local server: no need to be as polite as with real sites
@@ -80,6 +78,6 @@ __all__ = [
     "DemoGateway",
     "DemoInputs",
     "DemoSite",
-    "configure_web",
+    "fetch_settings",
     "write_inputs",
 ]

@@ -1,8 +1,12 @@
-"""The qualifier interface: resolve a qualifier by name and check what it returns.
+"""The qualifier interface: load a qualifier by name, check an ICP for it, check its results.
 
 A qualifier is a callable ``(domain: str, icp: dict) -> dict``. It may also carry a
 ``validate_icp(icp: dict) -> None`` attribute raising :class:`qualify.errors.ICPError`;
-``qualify run`` calls it before writing anything.
+``qualify run`` calls it (through :func:`check`) before writing anything, and may carry a
+``close()`` that :func:`close` calls when its worker stops.
+
+Built-in qualifiers are classes built from the settings, once per worker
+(``from_settings(settings)``); ``MODULE:CALLABLE`` names a plain callable, used as it is.
 """
 
 from __future__ import annotations
@@ -11,14 +15,18 @@ import importlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qualify.errors import InputError, PermanentError
+from qualify.errors import ICPError, InputError, PermanentError
+
+if TYPE_CHECKING:
+    from qualify.settings import Settings
 
 Qualifier = Callable[[str, dict], dict]
 
-# Built-in qualifiers by short name; anything else is MODULE:CALLABLE.
-BUILTIN: dict[str, str] = {"web": "qualify.qualifiers.web:qualify"}
+# Built-in qualifiers by short name: the class whose ``from_settings(settings)`` builds one.
+# Anything else is MODULE:CALLABLE.
+BUILTIN: dict[str, str] = {"web": "qualify.qualifiers.web:WebQualifier"}
 
 # The qualifier `qualify run` uses when none is given; None means --qualifier is required.
 DEFAULT_QUALIFIER: str | None = "web"
@@ -26,8 +34,33 @@ DEFAULT_QUALIFIER: str | None = "web"
 VERDICTS = ("qualified", "review", "unqualified", "unknown")
 
 
-def resolve(name: str) -> Qualifier:
-    """Import the qualifier called ``name`` (a built-in name or ``module:callable``)."""
+def load(name: str, settings: Settings) -> Qualifier:
+    """The qualifier called ``name``, ready to call: a built-in is built from ``settings``
+    (call :func:`close` when done with it), a ``MODULE:CALLABLE`` is returned as it is."""
+    target = resolve(name)
+    if name in BUILTIN:
+        qualifier: Qualifier = target.from_settings(settings)
+        return qualifier
+    return target
+
+
+def check(name: str, icp: Any) -> None:
+    """What ``qualify run`` checks before writing anything: that the qualifier can be
+    imported (it is not built: no settings needed), that the ICP is a JSON object, and
+    whatever the qualifier's own ``validate_icp`` demands."""
+    validate_icp(resolve(name), icp)
+
+
+def close(qualifier: Qualifier) -> None:
+    """Release what a qualifier holds (a built-in's HTTP clients), if it has a ``close``."""
+    closer = getattr(qualifier, "close", None)
+    if callable(closer):
+        closer()
+
+
+def resolve(name: str) -> Any:
+    """Import what ``name`` names without building anything: a built-in's class, or the
+    callable of ``module:callable``. Raises :class:`InputError` saying what is wrong."""
     target = BUILTIN.get(name, name)
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
@@ -49,22 +82,11 @@ def resolve(name: str) -> Qualifier:
     return obj
 
 
-def load(name: str, settings: Any) -> Qualifier:
-    """Interim: the qualifier called ``name``, for a worker with ``settings``."""
-    return resolve(name)
-
-
-def close(qualifier: Qualifier) -> None:
-    """Interim: release what a built qualifier holds."""
-    closer = getattr(qualifier, "close", None)
-    if callable(closer):
-        closer()
-
-
-def validate_icp(qualifier: Qualifier, icp: Any) -> None:
-    """Check the ICP: a JSON object always, and whatever the qualifier itself demands."""
+def validate_icp(qualifier: Any, icp: Any) -> None:
+    """Check the ICP: a JSON object always, and whatever the qualifier (or a built-in's
+    class) itself demands."""
     if not isinstance(icp, dict):
-        raise InputError(f"expected a JSON object, got {type(icp).__name__}")
+        raise ICPError("", f"expected a JSON object, got {type(icp).__name__}")
     validator = getattr(qualifier, "validate_icp", None)
     if validator is not None:
         validator(icp)

@@ -24,7 +24,7 @@ import socket
 from collections.abc import Callable
 
 from qualify import __version__
-from qualify.config import Settings
+from qualify.settings import Settings
 from qualify.store import Store
 from qualify.worker import signals
 from qualify.worker.context import RunContext
@@ -44,11 +44,13 @@ class Worker:
     def __init__(
         self,
         store: Store,
-        settings: Settings,
         options: WorkerOptions | None = None,
         *,
+        settings: Settings,
         stop_when: Callable[[], bool] | None = None,
     ) -> None:
+        """A worker over ``store``; ``settings`` are what it builds qualifiers from
+        (``Qualify.worker`` passes the app's)."""
         self.store = store
         self.options = options or WorkerOptions()
         self.hostname = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 from qualify import qualifiers
-from qualify.config import Settings
 from qualify.qualifiers import Qualifier
+from qualify.settings import Settings
 from qualify.store import RunPlan, Runs
 
 

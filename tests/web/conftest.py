@@ -1,17 +1,18 @@
-"""Fixtures: one real fixture server per session, and a clean qualifier configuration."""
+"""Fixtures: one real site server per session, and web qualifiers built for each test."""
 
 from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import qualify.qualifiers.web as web
-from tests.web.fixture_server import FixtureServer
+from qualify.qualifiers.web import WebQualifier
+from qualify.settings import FetchSettings
+from qualify.siteserver import SiteServer
 from tests.web.sites import SITES, barrier_sites
 
 PARALLEL = 8
@@ -19,20 +20,10 @@ EXAMPLE_ICP = Path(__file__).resolve().parents[2] / "qualify" / "examples" / "ic
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[FixtureServer]:
-    srv = FixtureServer({**SITES, **barrier_sites(PARALLEL)}).start()
+def server() -> Iterator[SiteServer]:
+    srv = SiteServer({**SITES, **barrier_sites(PARALLEL)}).start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_configuration(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Settings come from the environment on first use: keep the developer's out.
-    for name in ("QUALIFY_FETCH_VIA", "QUALIFY_ALLOW_PRIVATE_NETWORKS", "QUALIFY_USER_AGENT"):
-        monkeypatch.delenv(name, raising=False)
-    web.reset_configuration()
-    yield
-    web.reset_configuration()
 
 
 def no_dns(host: str) -> list[str]:
@@ -40,19 +31,47 @@ def no_dns(host: str) -> list[str]:
     raise socket.gaierror(socket.EAI_NONAME, f"{host}: not a fixture name")
 
 
+def gateway_settings(server: SiteServer, **overrides: Any) -> FetchSettings:
+    """Fetch every fixture site through ``server``'s gateway, quickly; ``overrides`` are
+    further FetchSettings fields."""
+    defaults: dict[str, Any] = {
+        "fetch_via": server.fetch_via,
+        "resolver": no_dns,  # belt and braces: nothing may resolve in gateway mode anyway
+        "host_delay": 0.0,
+        "deadline": 4.0,
+        "connect_timeout": 2.0,
+        "read_timeout": 2.0,
+    }
+    return FetchSettings(**{**defaults, **overrides})
+
+
 @pytest.fixture
-def gateway(server: FixtureServer) -> FixtureServer:
-    """Qualifier configured to fetch every fixture site through the local gateway."""
-    web.configure(
-        fetch_via=server.gateway,
-        resolver=no_dns,  # belt and braces: nothing may resolve in gateway mode anyway
-        host_delay=0.0,
-        deadline=4.0,
-        connect_timeout=2.0,
-        read_timeout=2.0,
-    )
+def make_qualifier() -> Iterator[Callable[[FetchSettings], WebQualifier]]:
+    """Builds web qualifiers from fetch settings and closes them after the test."""
+    built: list[WebQualifier] = []
+
+    def make(settings: FetchSettings) -> WebQualifier:
+        built.append(WebQualifier(settings))
+        return built[-1]
+
+    yield make
+    for qualifier in built:
+        qualifier.close()
+
+
+@pytest.fixture
+def gateway(server: SiteServer) -> SiteServer:
+    """The fixture server, its request log cleared."""
     server.clear_log()
     return server
+
+
+@pytest.fixture
+def qualify(
+    gateway: SiteServer, make_qualifier: Callable[[FetchSettings], WebQualifier]
+) -> WebQualifier:
+    """A web qualifier fetching every fixture site through the local gateway."""
+    return make_qualifier(gateway_settings(gateway))
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import json
 import threading
 from typing import Any
 
-from tests.web.fixture_server import Request, Resp, Site, drip, endless
+from qualify.siteserver import Request, Resp, Site
+from tests.web.streams import drip, endless
 
 HUBSPOT = '<script id="hs-script-loader" src="//js.hs-scripts.com/4711.js"></script>'
 SEGMENT = '<script src="https://cdn.segment.com/analytics.js/v1/abc/analytics.min.js"></script>'

@@ -10,12 +10,13 @@ from email.utils import format_datetime
 
 import pytest
 
-from qualify.qualifiers.web import body, config, robots
+from qualify.qualifiers.web import body, robots
 from qualify.qualifiers.web.codes import FetchError
 from qualify.qualifiers.web.fetch import Fetcher, parse_retry_after
 from qualify.qualifiers.web.polite import HostThrottle, TTLCache
-from tests.web.conftest import no_dns
-from tests.web.fixture_server import FixtureServer
+from qualify.settings import DEFAULT_USER_AGENT, FetchSettings
+from qualify.siteserver import SiteServer
+from tests.web.conftest import gateway_settings
 
 
 class FakeClock:
@@ -31,17 +32,11 @@ class FakeClock:
         self.now += seconds
 
 
-def gateway_fetcher(server: FixtureServer, **overrides) -> Fetcher:
-    settings = config.Settings(
-        fetch_via=server.gateway, resolver=no_dns, host_delay=0.0, deadline=4.0,
-        connect_timeout=2.0, read_timeout=2.0,
-    )  # fmt: skip
-    for key, value in overrides.items():
-        settings = config.build({**settings.__dict__, key: value})
-    return Fetcher(settings)
+def gateway_fetcher(server: SiteServer, **overrides) -> Fetcher:
+    return Fetcher(gateway_settings(server, **overrides))
 
 
-def test_gzip_bomb_is_refused_without_inflating_it(server: FixtureServer):
+def test_gzip_bomb_is_refused_without_inflating_it(server: SiteServer):
     fetcher = gateway_fetcher(server)
     tracemalloc.start()
     try:
@@ -56,7 +51,7 @@ def test_gzip_bomb_is_refused_without_inflating_it(server: FixtureServer):
     assert peak < 15_000_000
 
 
-def test_size_cap_is_configurable(server: FixtureServer):
+def test_size_cap_is_configurable(server: SiteServer):
     fetcher = gateway_fetcher(server, max_bytes=1024)  # the page has ~1.7 kB
     try:
         with pytest.raises(FetchError) as caught:
@@ -66,7 +61,7 @@ def test_size_cap_is_configurable(server: FixtureServer):
     assert caught.value.code == "too_large"
 
 
-def test_slow_drip_hits_the_wall_clock_deadline(server: FixtureServer):
+def test_slow_drip_hits_the_wall_clock_deadline(server: SiteServer):
     # Each byte arrives well within the read timeout; only the deadline can stop it.
     fetcher = gateway_fetcher(server, deadline=0.8, read_timeout=5.0)
     try:
@@ -78,7 +73,7 @@ def test_slow_drip_hits_the_wall_clock_deadline(server: FixtureServer):
     assert caught.value.transient
 
 
-def test_bot_wall_is_recognised_on_a_200_page(server: FixtureServer):
+def test_bot_wall_is_recognised_on_a_200_page(server: SiteServer):
     fetcher = gateway_fetcher(server)
     try:
         with pytest.raises(FetchError) as caught:
@@ -89,9 +84,9 @@ def test_bot_wall_is_recognised_on_a_200_page(server: FixtureServer):
     assert "DataDome" in caught.value.message
 
 
-def test_crawl_delay_from_robots_paces_requests_to_the_host(server: FixtureServer):
+def test_crawl_delay_from_robots_paces_requests_to_the_host(server: SiteServer):
     clock = FakeClock()
-    settings = config.Settings(fetch_via=server.gateway, host_delay=0.5, deadline=60.0)
+    settings = FetchSettings(fetch_via=server.fetch_via, host_delay=0.5, deadline=60.0)
     fetcher = Fetcher(settings, clock=clock, sleep=clock.sleep)
     try:
         deadline = fetcher.new_deadline()
@@ -104,9 +99,9 @@ def test_crawl_delay_from_robots_paces_requests_to_the_host(server: FixtureServe
     assert clock.sleeps == [2.0]
 
 
-def test_pacing_that_would_pass_the_deadline_is_a_timeout(server: FixtureServer):
+def test_pacing_that_would_pass_the_deadline_is_a_timeout(server: SiteServer):
     clock = FakeClock()
-    settings = config.Settings(fetch_via=server.gateway, host_delay=5.0, deadline=3.0)
+    settings = FetchSettings(fetch_via=server.fetch_via, host_delay=5.0, deadline=3.0)
     fetcher = Fetcher(settings, clock=clock, sleep=clock.sleep)
     try:
         deadline = fetcher.new_deadline()
@@ -119,7 +114,7 @@ def test_pacing_that_would_pass_the_deadline_is_a_timeout(server: FixtureServer)
     assert "pacing" in caught.value.message
 
 
-def test_robots_rules_are_cached_per_origin(server: FixtureServer):
+def test_robots_rules_are_cached_per_origin(server: SiteServer):
     fetcher = gateway_fetcher(server)
     server.clear_log()
     try:
@@ -132,7 +127,7 @@ def test_robots_rules_are_cached_per_origin(server: FixtureServer):
     assert len(robots_requests) == 1
 
 
-def test_robots_can_be_switched_off(server: FixtureServer):
+def test_robots_can_be_switched_off(server: SiteServer):
     fetcher = gateway_fetcher(server, respect_robots=False)
     try:
         page = fetcher.fetch_page("https://robots-all.example/", fetcher.new_deadline())
@@ -141,7 +136,7 @@ def test_robots_can_be_switched_off(server: FixtureServer):
     assert "never see this page" in page.html
 
 
-def test_user_agent_names_the_project(server: FixtureServer):
+def test_user_agent_names_the_project(server: SiteServer):
     fetcher = gateway_fetcher(server, user_agent="qualify/test (+ops@example.com)")
     server.user_agents.clear()
     try:
@@ -149,8 +144,8 @@ def test_user_agent_names_the_project(server: FixtureServer):
     finally:
         fetcher.close()
     assert server.user_agents == {"qualify/test (+ops@example.com)"}
-    assert config.DEFAULT_USER_AGENT.startswith("qualify/")
-    assert "robots.txt" in config.DEFAULT_USER_AGENT
+    assert DEFAULT_USER_AGENT.startswith("qualify/")
+    assert "robots.txt" in DEFAULT_USER_AGENT
 
 
 @pytest.mark.parametrize(

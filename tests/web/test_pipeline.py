@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.fixture_server import FixtureServer, Request, Resp
+from qualify.siteserver import Request, Resp, SiteServer
 from tests.web.sites import BOTWALL, CASINO, FLEETBASE, GONE, PARKED, SHOPLY
 
 EXAMPLE_ICP = Path(__file__).resolve().parents[2] / "qualify" / "examples" / "icp.json"
@@ -31,9 +31,9 @@ def _recovering_site() -> dict:
 
 
 @pytest.fixture
-def public_sites() -> Iterator[FixtureServer]:
+def public_sites() -> Iterator[SiteServer]:
     # The same fixtures under public suffixes, since `qualify run` only takes public domains.
-    server = FixtureServer(
+    server = SiteServer(
         {
             "fleetbase.ch": FLEETBASE,
             "shoply.com": SHOPLY,
@@ -58,7 +58,7 @@ def qualify_cli(*args: str, db: Path) -> subprocess.CompletedProcess:
 
 
 def test_run_wait_qualifies_fixture_sites_end_to_end(
-    public_sites: FixtureServer, tmp_path: Path
+    public_sites: SiteServer, tmp_path: Path
 ) -> None:
     domains = tmp_path / "domains.txt"
     domains.write_text(
@@ -68,7 +68,7 @@ def test_run_wait_qualifies_fixture_sites_end_to_end(
     db = tmp_path / "qualify.db"
     created = qualify_cli(
         "run", str(EXAMPLE_ICP), str(domains), "--wait", "--json", "--backoff", "100ms",
-        "--fetch-via", public_sites.gateway, db=db,
+        "--fetch-via", public_sites.fetch_via, db=db,
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["status"] == "COMPLETED"

@@ -10,19 +10,20 @@ import pytest
 import qualify.qualifiers.web as web
 from qualify.errors import PermanentError, TransientError
 from qualify.qualifiers import check_result
-from tests.web.conftest import reason, reasons
-from tests.web.fixture_server import FixtureServer
+from qualify.settings import FetchSettings, Settings
+from qualify.siteserver import SiteServer
+from tests.web.conftest import gateway_settings, reason, reasons
 
 
-def run(domain: str, icp: dict[str, Any]) -> dict[str, Any]:
-    result = web.qualify(domain, icp)
+def run(qualify: web.WebQualifier, domain: str, icp: dict[str, Any]) -> dict[str, Any]:
+    result = qualify(domain, icp)
     check_result(result)  # the pipeline's own contract check
     json.dumps(result)  # everything must be JSON-serialisable
     return result
 
 
-def test_clear_fit_is_qualified_with_reasons_that_quote_the_site(gateway, icp):
-    result = run("acme-freight.example", icp)
+def test_clear_fit_is_qualified_with_reasons_that_quote_the_site(qualify, gateway, icp):
+    result = run(qualify, "acme-freight.example", icp)
     assert result["verdict"] == "qualified"
     assert result["tier"] == "A"
     assert result["error"] is None
@@ -41,8 +42,10 @@ def test_clear_fit_is_qualified_with_reasons_that_quote_the_site(gateway, icp):
     assert gateway.requested("acme-freight.example", "/robots.txt")
 
 
-def test_fit_from_prose_uses_about_page_and_skips_robots_disallowed_and_broken_pages(gateway, icp):
-    result = run("fleetbase.example", icp)
+def test_fit_from_prose_uses_about_page_and_skips_robots_disallowed_and_broken_pages(
+    qualify, gateway, icp
+):
+    result = run(qualify, "fleetbase.example", icp)
     assert result["verdict"] == "qualified"
     assert "team of 80" in reason(result, "employees")["evidence"]
     assert reason(result, "employees")["source_url"] == "https://fleetbase.example/about"
@@ -58,8 +61,8 @@ def test_fit_from_prose_uses_about_page_and_skips_robots_disallowed_and_broken_p
     assert [p["kind"] for p in result["signals"]["pages"]] == ["home", "about", "pricing"]
 
 
-def test_shopify_shop_is_disqualified_by_technologies_none(gateway, icp):
-    result = run("shoply.example", icp)
+def test_shopify_shop_is_disqualified_by_technologies_none(qualify, icp):
+    result = run(qualify, "shoply.example", icp)
     assert result["verdict"] == "unqualified"
     hard = reason(result, "hard_filters")
     assert "technologies.none" in hard["evidence"] and "cdn.shopify.com" in hard["evidence"]
@@ -68,15 +71,15 @@ def test_shopify_shop_is_disqualified_by_technologies_none(gateway, icp):
     assert "Add to cart" in model["evidence"]
 
 
-def test_excluded_keyword_in_title_is_a_confident_hard_filter(gateway, icp):
-    result = run("royal-casino.example", icp)
+def test_excluded_keyword_in_title_is_a_confident_hard_filter(qualify, icp):
+    result = run(qualify, "royal-casino.example", icp)
     assert result["verdict"] == "unqualified"
     assert "keywords.none" in reason(result, "hard_filters")["evidence"]
     assert "Crypto" in reason(result, "keywords")["evidence"]
 
 
-def test_us_company_fails_the_countries_hard_filter_even_with_a_high_score(gateway, icp):
-    result = run("bigfreight.example", icp)
+def test_us_company_fails_the_countries_hard_filter_even_with_a_high_score(qualify, icp):
+    result = run(qualify, "bigfreight.example", icp)
     assert result["verdict"] == "unqualified"
     assert result["score"] >= 45  # a good fit on everything but geography
     assert "hard filter countries: US" in reasons(result, "hard_filters")
@@ -89,8 +92,8 @@ def test_us_company_fails_the_countries_hard_filter_even_with_a_high_score(gatew
     ("domain", "language", "country"),
     [("translyon.example", "fr", "FR"), ("logimadrid.example", "es", "ES")],
 )
-def test_other_languages_and_countries_are_read(gateway, icp, domain, language, country):
-    result = run(domain, icp)
+def test_other_languages_and_countries_are_read(qualify, icp, domain, language, country):
+    result = run(qualify, domain, icp)
     assert reason(result, "languages")["outcome"] == "mismatch"
     assert reason(result, "languages")["evidence"].startswith(language)
     assert reason(result, "countries")["evidence"].startswith(country)
@@ -98,9 +101,9 @@ def test_other_languages_and_countries_are_read(gateway, icp, domain, language, 
     assert result["verdict"] == "unqualified"
 
 
-def test_german_freight_forwarder_is_not_logistics_software(gateway, icp):
+def test_german_freight_forwarder_is_not_logistics_software(qualify, icp):
     # windows-1252 page with its charset only in <meta>: umlauts must survive.
-    result = run("mueller-logistik.example", icp)
+    result = run(qualify, "mueller-logistik.example", icp)
     assert result["signals"]["title"] == "Müller Logistik – Spedition und Lagerlogistik"
     assert reason(result, "industries")["outcome"] == "mismatch"
     assert reason(result, "employees")["outcome"] == "match"
@@ -108,11 +111,11 @@ def test_german_freight_forwarder_is_not_logistics_software(gateway, icp):
     assert result["verdict"] == "unqualified"
 
 
-def test_employee_counts_partial_and_confident_mismatch(gateway, icp):
-    small = run("smallfleet.example", icp)
+def test_employee_counts_partial_and_confident_mismatch(qualify, icp):
+    small = run(qualify, "smallfleet.example", icp)
     assert reason(small, "employees")["outcome"] == "partial"
     assert "40 Mitarbeitern" in reason(small, "employees")["evidence"]
-    tiny = run("tinyfleet.example", icp)
+    tiny = run(qualify, "tinyfleet.example", icp)
     assert reason(tiny, "employees")["outcome"] == "mismatch"
     assert tiny["verdict"] == "unqualified"
     assert "hard filter employees" in reason(tiny, "hard_filters")["evidence"]
@@ -123,24 +126,24 @@ def test_employee_counts_partial_and_confident_mismatch(gateway, icp):
     assert not any(r["criterion"] == "hard_filters" for r in rescored["reasons"])
 
 
-def test_consumer_app_is_a_business_model_mismatch(gateway, icp):
-    result = run("fitly.example", icp)
+def test_consumer_app_is_a_business_model_mismatch(qualify, icp):
+    result = run(qualify, "fitly.example", icp)
     model = reason(result, "business_model")
     assert model["outcome"] == "mismatch"
     assert "Download the app" in model["evidence"]
     assert result["verdict"] != "qualified"
 
 
-def test_marketplace_is_partial_for_a_marketplace_icp_with_b2b_cues(gateway, icp):
+def test_marketplace_is_partial_for_a_marketplace_icp_with_b2b_cues(qualify, icp):
     marketplace_icp = dict(icp, business_model=["marketplace"])
-    result = run("loadhub.example", marketplace_icp)
+    result = run(qualify, "loadhub.example", marketplace_icp)
     model = reason(result, "business_model")
     assert model["outcome"] == "partial"
     assert "Become a seller" in model["evidence"]
 
 
-def test_thin_single_page_app_goes_to_review_not_qualified(gateway, icp):
-    result = run("routely.example", icp)
+def test_thin_single_page_app_goes_to_review_not_qualified(qualify, icp):
+    result = run(qualify, "routely.example", icp)
     assert result["verdict"] == "review"
     assert result["confidence"] < 0.5
     assert reason(result, "countries")["evidence"] == "DE (JSON-LD addressCountry: Germany)"
@@ -148,29 +151,29 @@ def test_thin_single_page_app_goes_to_review_not_qualified(gateway, icp):
     assert reason(result, "confidence")["outcome"] == "partial"
 
 
-def test_same_site_redirect_to_www(gateway, icp):
-    result = run("redirect-same.example", icp)
+def test_same_site_redirect_to_www(qualify, icp):
+    result = run(qualify, "redirect-same.example", icp)
     assert result["verdict"] == "qualified"
     assert result["signals"]["final_url"] == "https://www.redirect-same.example/"
     assert result["signals"]["redirects"] == ["https://redirect-same.example/"]
     assert result["signals"]["offsite_redirect"] is None
 
 
-def test_offsite_redirect_is_followed_and_said(gateway, icp):
-    result = run("old-brand.example", icp)
+def test_offsite_redirect_is_followed_and_said(qualify, icp):
+    result = run(qualify, "old-brand.example", icp)
     assert result["signals"]["offsite_redirect"] == "acme-freight.example"
     assert "redirects to https://acme-freight.example/" in reason(result, "site")["evidence"]
     assert result["verdict"] == "qualified"
 
 
-def test_redirect_to_an_excluded_domain_is_unqualified(gateway, icp):
-    result = run("old-brand.example", dict(icp, exclude_domains=["acme-freight.example"]))
+def test_redirect_to_an_excluded_domain_is_unqualified(qualify, icp):
+    result = run(qualify, "old-brand.example", dict(icp, exclude_domains=["acme-freight.example"]))
     assert result["verdict"] == "unqualified"
     assert reason(result, "exclude_domains")["outcome"] == "mismatch"
 
 
-def test_excluded_domain_is_not_fetched_at_all(gateway, icp):
-    result = run("shop.competitor.com", icp)
+def test_excluded_domain_is_not_fetched_at_all(qualify, gateway, icp):
+    result = run(qualify, "shop.competitor.com", icp)
     assert result["verdict"] == "unqualified" and result["score"] is None
     assert "competitor.com" in reason(result, "exclude_domains")["evidence"]
     assert gateway.log == []
@@ -200,8 +203,8 @@ def test_excluded_domain_is_not_fetched_at_all(gateway, icp):
         ("domain-kaufen.example", "parked_domain", "unqualified"),
     ],
 )
-def test_permanent_failures_are_results_not_exceptions(gateway, icp, domain, code, verdict):
-    result = run(domain, icp)
+def test_permanent_failures_are_results_not_exceptions(qualify, icp, domain, code, verdict):
+    result = run(qualify, domain, icp)
     assert result["error"] == code
     assert result["verdict"] == verdict
     assert result["tier"] == "D"
@@ -212,25 +215,25 @@ def test_permanent_failures_are_results_not_exceptions(gateway, icp, domain, cod
     assert web.score(result["signals"], icp)["error"] == code
 
 
-def test_redirect_to_private_address_is_never_requested(gateway, icp):
-    run("to-private.example", icp)
-    run("to-localhost.example", icp)
+def test_redirect_to_private_address_is_never_requested(qualify, gateway, icp):
+    run(qualify, "to-private.example", icp)
+    run(qualify, "to-localhost.example", icp)
     assert not gateway.requested("127.0.0.1") and not gateway.requested("localhost")
 
 
-def test_robots_disallow_means_the_homepage_is_never_requested(gateway, icp):
-    run("robots-all.example", icp)
+def test_robots_disallow_means_the_homepage_is_never_requested(qualify, gateway, icp):
+    run(qualify, "robots-all.example", icp)
     assert gateway.requested("robots-all.example", "/robots.txt")
     assert not gateway.requested("robots-all.example", "/")
 
 
-def test_bot_wall_reason_names_the_challenge(gateway, icp):
-    result = run("botwall.example", icp)
+def test_bot_wall_reason_names_the_challenge(qualify, icp):
+    result = run(qualify, "botwall.example", icp)
     assert "cf-mitigated" in reason(result, "site")["evidence"]
 
 
-def test_parked_reason_quotes_the_parking_service(gateway, icp):
-    result = run("forsale-domain.example", icp)
+def test_parked_reason_quotes_the_parking_service(qualify, icp):
+    result = run(qualify, "forsale-domain.example", icp)
     assert "sedoparking.com" in reason(result, "site")["evidence"]
 
 
@@ -246,51 +249,53 @@ def test_parked_reason_quotes_the_parking_service(gateway, icp):
     ],
 )
 def test_transient_failures_raise_for_the_pipeline_to_retry(
-    gateway, icp, domain, code, retry_after
+    qualify, icp, domain, code, retry_after
 ):
     with pytest.raises(TransientError) as caught:
-        web.qualify(domain, icp)
+        qualify(domain, icp)
     assert caught.value.code == code
     assert caught.value.retry_after == retry_after
     assert domain in str(caught.value)
 
 
-def test_slow_drip_is_cut_off_by_the_deadline(gateway, icp):
-    web.configure(deadline=1.0)
+def test_slow_drip_is_cut_off_by_the_deadline(make_qualifier, gateway, icp):
+    qualify = make_qualifier(gateway_settings(gateway, deadline=1.0))
     with pytest.raises(TransientError) as caught:
-        web.qualify("slow-drip.example", icp)
+        qualify("slow-drip.example", icp)
     assert caught.value.code == "timeout"
 
 
-def test_unreachable_gateway_is_a_transient_connect_failure(server, icp):
-    web.configure(fetch_via="http://127.0.0.1:9/fetch?url={url}", host_delay=0.0)
+def test_unreachable_gateway_is_a_transient_connect_failure(make_qualifier, server, icp):
+    qualify = make_qualifier(
+        FetchSettings(fetch_via="http://127.0.0.1:9/fetch?url={url}", host_delay=0.0)
+    )
     with pytest.raises(TransientError) as caught:
-        web.qualify("acme-freight.example", icp)
+        qualify("acme-freight.example", icp)
     assert caught.value.code == "connect_failed"
 
 
-def test_https_failure_falls_back_to_http(gateway, icp):
-    result = run("tls-then-http.example", icp)
+def test_https_failure_falls_back_to_http(qualify, icp):
+    result = run(qualify, "tls-then-http.example", icp)
     assert result["error"] is None
     assert result["signals"]["final_url"] == "http://tls-then-http.example/"
 
 
-def test_missing_apex_falls_back_to_www(gateway, icp):
-    result = run("www-only.example", icp)
+def test_missing_apex_falls_back_to_www(qualify, icp):
+    result = run(qualify, "www-only.example", icp)
     assert result["error"] is None
     assert result["signals"]["final_url"] == "https://www.www-only.example/"
 
 
 @pytest.mark.parametrize("domain", ["localhost", "10.0.0.1", "not a domain", "acme.invalid", ""])
-def test_invalid_domains_raise_permanent_invalid_input(gateway, icp, domain):
+def test_invalid_domains_raise_permanent_invalid_input(qualify, gateway, icp, domain):
     with pytest.raises(PermanentError) as caught:
-        web.qualify(domain, icp)
+        qualify(domain, icp)
     assert caught.value.code == "invalid_input"
     assert gateway.log == []
 
 
-def test_rescoring_stored_signals_matches_and_follows_a_new_icp(gateway, icp):
-    result = run("acme-freight.example", icp)
+def test_rescoring_stored_signals_matches_and_follows_a_new_icp(qualify, icp):
+    result = run(qualify, "acme-freight.example", icp)
     stored = json.loads(json.dumps(result["signals"]))  # as if read back from the store
     again = web.score(stored, icp)
     assert {k: again[k] for k in ("score", "verdict", "tier", "reasons")} == {
@@ -303,16 +308,16 @@ def test_rescoring_stored_signals_matches_and_follows_a_new_icp(gateway, icp):
 
 
 def test_qualifier_exposes_validate_icp(icp):
-    web.qualify.validate_icp(icp)
+    web.WebQualifier.validate_icp(icp)  # no instance (and no settings) needed
     with pytest.raises(Exception, match=r"employees\.min: expected an integer"):
-        web.qualify.validate_icp(dict(icp, employees={"min": "fifty"}))
+        web.WebQualifier.validate_icp(dict(icp, employees={"min": "fifty"}))
 
 
-def test_environment_configures_gateway_mode(server: FixtureServer, icp, monkeypatch):
-    monkeypatch.setenv("QUALIFY_FETCH_VIA", server.gateway)
-    web.reset_configuration()
-    web.configure(host_delay=0.0)  # overrides merge with the environment
+def test_environment_configures_gateway_mode(make_qualifier, server: SiteServer, icp, monkeypatch):
+    monkeypatch.setenv("QUALIFY_FETCH_VIA", server.fetch_via)
+    settings = Settings.resolve().with_fetch(host_delay=0.0)  # overrides merge with it
+    qualify = make_qualifier(settings.fetch)
     server.clear_log()
-    result = web.qualify("acme-freight.example", icp)
+    result = qualify("acme-freight.example", icp)
     assert result["verdict"] == "qualified"
     assert server.requested("acme-freight.example", "/")

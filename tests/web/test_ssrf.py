@@ -11,13 +11,13 @@ import socket
 import httpx
 import pytest
 
-import qualify.qualifiers.web as web
-from qualify.qualifiers.web import config, domains, netguard
+from qualify.qualifiers.web import domains, netguard
 from qualify.qualifiers.web.codes import FetchError
 from qualify.qualifiers.web.fetch import Fetcher
 from qualify.qualifiers.web.transport import make_client
+from qualify.settings import FetchSettings, Settings
+from qualify.siteserver import SiteServer
 from tests.web.conftest import no_dns, reason
-from tests.web.fixture_server import FixtureServer
 
 
 @pytest.mark.parametrize(
@@ -111,36 +111,40 @@ def _loopback(*names: str, calls: list[str] | None = None):
     return resolve
 
 
-def test_name_resolving_to_loopback_is_refused_before_connecting(server: FixtureServer, icp):
-    web.configure(resolver=_loopback("intranet-app.example"), host_delay=0.0, deadline=3.0)
+def test_name_resolving_to_loopback_is_refused_before_connecting(
+    server: SiteServer, make_qualifier, icp
+):
+    qualify = make_qualifier(
+        FetchSettings(resolver=_loopback("intranet-app.example"), host_delay=0.0, deadline=3.0)
+    )
     server.clear_log()
-    result = web.qualify("intranet-app.example", icp)
+    result = qualify("intranet-app.example", icp)
     assert result["verdict"] == "unknown"
     assert result["error"] == "blocked_private_address"
     assert "127.0.0.1" in reason(result, "site")["evidence"]
     assert not server.requested("intranet-app.example")
 
 
-def test_the_guard_sits_in_the_transport_itself(server: FixtureServer):
+def test_the_guard_sits_in_the_transport_itself(server: SiteServer):
     # Bypass the fetcher: the client alone must refuse the real name ``localhost``,
     # resolved by the operating system to loopback.
-    client = make_client(config.Settings(), 8)
+    client = make_client(FetchSettings(), 8)
     server.clear_log()
     with client, pytest.raises(FetchError) as caught:
         client.get(f"http://localhost:{server.port}/")
     assert caught.value.code == "blocked_private_address"
     assert server.log == []
     # The same request through a client with the guard lifted reaches the server.
-    open_client = make_client(config.Settings(allow_private_networks=True), 8)
+    open_client = make_client(FetchSettings(allow_private_networks=True), 8)
     with open_client:
         response = open_client.get(f"http://localhost:{server.port}/")
     assert response.status_code == 502  # the fixture server has no "localhost" site
     assert server.requested("localhost", "/")
 
 
-def test_direct_mode_connects_to_the_address_the_resolver_returned(server: FixtureServer):
+def test_direct_mode_connects_to_the_address_the_resolver_returned(server: SiteServer):
     calls: list[str] = []
-    settings = config.Settings(
+    settings = FetchSettings(
         allow_private_networks=True, resolver=_loopback("acme-freight.example", calls=calls),
         host_delay=0.0,
     )  # fmt: skip
@@ -157,9 +161,9 @@ def test_direct_mode_connects_to_the_address_the_resolver_returned(server: Fixtu
     assert calls == ["acme-freight.example"]
 
 
-def test_every_redirect_hop_is_resolved_and_checked_again(server: FixtureServer):
+def test_every_redirect_hop_is_resolved_and_checked_again(server: SiteServer):
     calls: list[str] = []
-    settings = config.Settings(
+    settings = FetchSettings(
         allow_private_networks=True, host_delay=0.0,
         resolver=_loopback("hop.example", "www.hop.example", calls=calls),
     )  # fmt: skip
@@ -173,8 +177,8 @@ def test_every_redirect_hop_is_resolved_and_checked_again(server: FixtureServer)
     assert "www.hop.example" in calls
 
 
-def test_direct_mode_guard_refuses_loopback_answers(server: FixtureServer):
-    settings = config.Settings(resolver=_loopback("hop.example"), host_delay=0.0)
+def test_direct_mode_guard_refuses_loopback_answers(server: SiteServer):
+    settings = FetchSettings(resolver=_loopback("hop.example"), host_delay=0.0)
     fetcher = Fetcher(settings)
     server.clear_log()
     try:
@@ -186,24 +190,25 @@ def test_direct_mode_guard_refuses_loopback_answers(server: FixtureServer):
     assert server.log == []
 
 
-def test_environment_variable_lifts_the_guard(server: FixtureServer, icp, monkeypatch):
+def test_environment_variable_lifts_the_guard(server: SiteServer, icp, monkeypatch):
     monkeypatch.setenv("QUALIFY_ALLOW_PRIVATE_NETWORKS", "1")
-    web.reset_configuration()
-    settings = web.configure(resolver=_loopback("crawl-delay.example"))
+    settings = Settings.resolve().with_fetch(resolver=_loopback("crawl-delay.example")).fetch
     assert settings.allow_private_networks is True
 
 
-def test_gateway_mode_never_resolves_target_names(server: FixtureServer, icp):
+def test_gateway_mode_never_resolves_target_names(server: SiteServer, make_qualifier, icp):
     calls: list[str] = []
-    web.configure(fetch_via=server.gateway, resolver=_loopback(calls=calls), host_delay=0.0)
-    assert web.qualify("acme-freight.example", icp)["verdict"] == "qualified"
+    qualify = make_qualifier(
+        FetchSettings(fetch_via=server.fetch_via, resolver=_loopback(calls=calls), host_delay=0.0)
+    )
+    assert qualify("acme-freight.example", icp)["verdict"] == "qualified"
     assert calls == []
 
 
 def test_proxy_environment_is_ignored(monkeypatch):
     # An HTTP proxy from the environment would carry requests around the guard.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    client = make_client(config.Settings(), 8)
+    client = make_client(FetchSettings(), 8)
     with client:
         assert client._trust_env is False  # the setting is the contract
     assert isinstance(client, httpx.Client)
@@ -219,7 +224,7 @@ def test_proxy_environment_is_ignored(monkeypatch):
     ],
 )
 def test_domains_are_normalised(raw, expected):
-    assert domains.normalize_domain(raw) == expected
+    assert domains.input_domain(raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -228,7 +233,7 @@ def test_domains_are_normalised(raw, expected):
 )  # fmt: skip
 def test_domains_that_are_not_public_hostnames(raw):
     with pytest.raises(ValueError):
-        domains.normalize_domain(raw)
+        domains.input_domain(raw)
 
 
 def test_same_site_uses_the_public_suffix_list():

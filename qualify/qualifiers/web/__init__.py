@@ -1,9 +1,12 @@
 """The built-in ``web`` qualifier: visit a company's website and score it against an ICP.
 
-``qualify(domain, icp)`` fetches the homepage and up to three same-site pages (about,
-legal notice or contact, pricing, careers), extracts signals, and scores them with
-:func:`score`, which is pure: ``score(result["signals"], other_icp)`` re-scores a stored
-result without refetching. ``qualify.validate_icp`` checks an ICP up front.
+``WebQualifier(fetch_settings)`` is the qualifier: calling it as ``(domain, icp)`` fetches
+the homepage and up to three same-site pages (about, legal notice or contact, pricing,
+careers), extracts signals, and scores them with :func:`score`, which is pure:
+``score(result["signals"], other_icp)`` re-scores a stored result without refetching.
+``WebQualifier.validate_icp`` checks an ICP up front, without building a qualifier.
+One instance is meant to be shared by all of a worker's threads (it is thread-safe and
+owns the HTTP clients, per-host pacing and robots.txt cache); ``close()`` releases it.
 
 Result: ``score`` (0-100 or None), ``verdict`` (qualified / review / unqualified /
 unknown), ``tier`` (A-D), ``confidence`` (0-1), ``error`` (a taxonomy code or None),
@@ -17,7 +20,8 @@ http_4xx, bot_wall, non_html, too_large, redirect_loop, robots_disallowed, thin_
 blocked_private_address), or ``unqualified`` for parked_domain. A domain that is not a
 valid public hostname raises ``PermanentError(code="invalid_input")``.
 
-Configuration (read from the environment once, on first use; ``configure`` overrides):
+Configuration: :class:`qualify.settings.FetchSettings`, which ``Settings.resolve`` reads
+from the environment (the CLI's ``--fetch-via`` and ``--allow-private-networks`` override):
 
 - ``QUALIFY_FETCH_VIA``: gateway URL template containing ``{url}``, e.g.
   ``http://127.0.0.1:8123/fetch?url={url}``. ``{url}`` is replaced by the target URL,
@@ -44,76 +48,90 @@ literals, names such as localhost or *.internal).
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from qualify.errors import ICPError, PermanentError, TransientError
-from qualify.qualifiers.web import codes, extract, runtime
+from qualify.qualifiers.web import codes, extract
 from qualify.qualifiers.web.codes import FetchError
-from qualify.qualifiers.web.config import Settings
 from qualify.qualifiers.web.crawl import crawl
-from qualify.qualifiers.web.domains import normalize_domain
+from qualify.qualifiers.web.domains import input_domain
+from qualify.qualifiers.web.fetch import Fetcher
 from qualify.qualifiers.web.icp import validate_icp
-from qualify.qualifiers.web.netguard import Resolver
 from qualify.qualifiers.web.scoring import normalized_icp, score
+from qualify.settings import FetchSettings
 
-__all__ = ["configure", "qualify", "reset_configuration", "score", "validate_icp"]
+if TYPE_CHECKING:
+    from qualify.settings import Settings
 
-
-def configure(
-    fetch_via: str | None = None,
-    allow_private_networks: bool | None = None,
-    resolver: Resolver | None = None,
-    **settings: Any,
-) -> Settings:
-    """Override fetch settings for this process (None leaves a setting as it is).
-
-    ``fetch_via``: gateway URL template with ``{url}`` ("" goes back to direct fetching).
-    ``allow_private_networks``: lift the SSRF guard. ``resolver``: a function host -> list
-    of IP strings used instead of getaddrinfo (tests, custom DNS). Further keywords are
-    fields of :class:`~qualify.qualifiers.web.config.Settings` (``deadline``,
-    ``host_delay``, ``max_bytes``, ``respect_robots`` ...). Returns the resulting settings.
-    """
-    return runtime.configure(
-        fetch_via=fetch_via,
-        allow_private_networks=allow_private_networks,
-        resolver=resolver,
-        **settings,
-    )
+__all__ = ["WebQualifier", "score", "validate_icp"]
 
 
-def reset_configuration() -> None:
-    """Drop every ``configure`` override; the environment is read again on next use."""
-    runtime.reset()
+class WebQualifier:
+    """The ``web`` qualifier, built from its fetch settings; see the module docstring."""
 
+    #: Checks an ICP (raises :class:`qualify.errors.ICPError`); needs no instance.
+    validate_icp = staticmethod(validate_icp)
 
-def qualify(domain: str, icp: dict[str, Any]) -> dict[str, Any]:
-    """Qualify one domain against an ICP; see the module docstring for the contract."""
-    try:
-        normalized = normalized_icp(icp)
-    except ICPError as exc:
-        # run-time ICPs were validated when the run was created; retrying cannot help.
-        raise PermanentError(f"invalid ICP: {exc}", code="invalid_icp") from None
-    try:
-        host = normalize_domain(domain)
-    except ValueError as exc:
-        raise PermanentError(f"invalid domain: {exc}", code=codes.INVALID_INPUT) from None
+    def __init__(self, settings: FetchSettings) -> None:
+        self.settings = settings
+        self._fetcher: Fetcher | None = None
+        self._lock = threading.Lock()
 
-    if any(host == d or host.endswith("." + d) for d in normalized["exclude_domains"]):
-        # Excluded domains are not visited at all.
-        signals: dict[str, Any] = {"version": extract.SIGNALS_VERSION, "domain": host,
-                                   "error": None, "pages": []}  # fmt: skip
-    else:
-        fetcher = runtime.fetcher()
-        deadline = fetcher.new_deadline()
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebQualifier:
+        """What the built-in name ``web`` builds (see :func:`qualify.qualifiers.load`)."""
+        return cls(settings.fetch)
+
+    @property
+    def fetcher(self) -> Fetcher:
+        """The one Fetcher of this qualifier, made on first use by whichever thread is first."""
+        fetcher = self._fetcher
+        if fetcher is None:
+            with self._lock:
+                if self._fetcher is None:
+                    self._fetcher = Fetcher(self.settings)
+                fetcher = self._fetcher
+        return fetcher
+
+    def close(self) -> None:
+        """Close the HTTP clients; a later call starts new ones."""
+        with self._lock:
+            fetcher, self._fetcher = self._fetcher, None
+        if fetcher is not None:
+            fetcher.close()
+
+    def __enter__(self) -> WebQualifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __call__(self, domain: str, icp: dict[str, Any]) -> dict[str, Any]:
+        """Qualify one domain against an ICP; see the module docstring for the contract."""
         try:
-            signals = crawl(host, fetcher, deadline)
-        except FetchError as exc:
-            raise TransientError(
-                f"{host}: {exc.message}", code=exc.code, retry_after=exc.retry_after
-            ) from None
-    result = score(signals, icp)
-    result["signals"] = signals
-    return result
+            normalized = normalized_icp(icp)
+        except ICPError as exc:
+            # run-time ICPs were validated when the run was created; retrying cannot help.
+            raise PermanentError(f"invalid ICP: {exc}", code="invalid_icp") from None
+        try:
+            host = input_domain(domain)
+        except ValueError as exc:
+            raise PermanentError(f"invalid domain: {exc}", code=codes.INVALID_INPUT) from None
 
-
-qualify.validate_icp = validate_icp  # type: ignore[attr-defined]
+        if any(host == d or host.endswith("." + d) for d in normalized["exclude_domains"]):
+            # Excluded domains are not visited at all.
+            signals: dict[str, Any] = {"version": extract.SIGNALS_VERSION, "domain": host,
+                                       "error": None, "pages": []}  # fmt: skip
+        else:
+            fetcher = self.fetcher
+            deadline = fetcher.new_deadline()
+            try:
+                signals = crawl(host, fetcher, deadline)
+            except FetchError as exc:
+                raise TransientError(
+                    f"{host}: {exc.message}", code=exc.code, retry_after=exc.retry_after
+                ) from None
+        result = score(signals, icp)
+        result["signals"] = signals
+        return result

@@ -1,38 +1,25 @@
-"""Domain names: input normalisation and "same site" via offline public-suffix data."""
+"""Sites: "same site" and registrable domains, from the public-suffix data that
+:mod:`qualify.domains` (the one domain normaliser) uses too."""
 
 from __future__ import annotations
 
-import threading
 from urllib.parse import urlsplit
 
-import tldextract
-
-from qualify.qualifiers.web.netguard import (
-    TEST_TLDS,
-    is_special_use_name,
-    is_valid_hostname,
-    parse_ip,
-    to_ascii_host,
-)
-
-_extractor: tldextract.TLDExtract | None = None
-_extractor_lock = threading.Lock()
+from qualify.domains import normalise, public_suffixes
+from qualify.qualifiers.web.netguard import parse_ip
 
 
-def _extract(host: str) -> tldextract.tldextract.ExtractResult:
-    global _extractor
-    if _extractor is None:
-        with _extractor_lock:
-            if _extractor is None:
-                # No URLs and no cache dir: the bundled snapshot, never the network or disk.
-                extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-                extractor("warm.example.com")  # load the snapshot inside the lock
-                _extractor = extractor
-    return _extractor(host)
+def input_domain(raw: str) -> str:
+    """A domain as the web qualifier reads it, whether the domain it is asked about or an
+    ICP's ``exclude_domains``: normalised like a domain list's, but ``www.`` stays (a host
+    of its own here), a bare ``host:port`` is refused, and reserved test names pass (the
+    test fixtures use them). Raises :class:`qualify.domains.InvalidDomain` (a ValueError).
+    """
+    return normalise(raw, keep_www=True, allow_test_names=True, allow_port=False)
 
 
 def public_suffix(host: str) -> str:
-    return _extract(host).suffix
+    return public_suffixes()(host).suffix
 
 
 def registrable_domain(host: str) -> str:
@@ -40,7 +27,7 @@ def registrable_domain(host: str) -> str:
     host = host.lower().rstrip(".")
     if parse_ip(host) is not None:
         return host
-    ext = _extract(host)
+    ext = public_suffixes()(host)
     if ext.suffix and ext.domain:
         return f"{ext.domain}.{ext.suffix}"
     return ".".join(host.split(".")[-2:])
@@ -48,39 +35,6 @@ def registrable_domain(host: str) -> str:
 
 def same_site(host_a: str, host_b: str) -> bool:
     return registrable_domain(host_a) == registrable_domain(host_b)
-
-
-def normalize_domain(raw: str) -> str:
-    """The qualifier's input as a lower-case punycode host; ValueError says what is wrong.
-
-    Accepts a bare domain or a URL (scheme and path are dropped). A valid public hostname
-    has a public suffix the bundled list knows (or a reserved test TLD) and is not an IP
-    address or a special-use name such as ``localhost``.
-    """
-    if not isinstance(raw, str):
-        raise ValueError(f"expected a domain name string, got {type(raw).__name__}")
-    text = raw.strip()
-    if "://" in text:
-        text = urlsplit(text).hostname or ""
-    elif "/" in text:
-        text = text.split("/", 1)[0]
-    if not text:
-        raise ValueError("empty domain")
-    if parse_ip(text) is not None:
-        raise ValueError(f"{raw!r} is an IP address, not a domain name")
-    if ":" in text:
-        raise ValueError(f"{raw!r}: a domain takes no port")
-    host = to_ascii_host(text)
-    if not is_valid_hostname(host):
-        raise ValueError(f"{raw!r} is not a valid host name")
-    tld = host.rsplit(".", 1)[-1]
-    if is_special_use_name(host) and tld not in TEST_TLDS:
-        raise ValueError(f"{raw!r} is not a public host name")
-    if tld not in TEST_TLDS:
-        ext = _extract(host)
-        if not ext.suffix or not ext.domain:
-            raise ValueError(f"{raw!r} has no known public suffix")
-    return host
 
 
 def is_apex(host: str) -> bool:

@@ -1,5 +1,6 @@
 """Safe, polite fetching of one URL: redirects re-validated hop by hop, robots.txt,
-per-host pacing, a process-wide cap on requests in flight, bounded time and size.
+per-host pacing, a cap on requests in flight (per qualifier, shared by its threads),
+bounded time and size.
 
 Every failure becomes a :class:`~qualify.qualifiers.web.codes.FetchError` with a code from
 the taxonomy; nothing here decides whether a domain qualifies.
@@ -27,16 +28,18 @@ from qualify.qualifiers.web.body import (
     decode_text,
 )
 from qualify.qualifiers.web.codes import FetchError
-from qualify.qualifiers.web.config import ROBOTS_AGENT, Settings
 from qualify.qualifiers.web.netguard import check_url
 from qualify.qualifiers.web.polite import HostThrottle, TTLCache
 from qualify.qualifiers.web.transport import make_client
+from qualify.settings import FetchSettings
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ERROR_BODY_LIMIT = 64 * 1024  # enough to recognise a bot wall
 ROBOTS_LIMIT = 512 * 1024  # RFC 9309 asks crawlers to parse at least 500 KiB
 MAX_RETRY_AFTER = 86_400.0
 GATEWAY_ERROR_HEADER = "x-qualify-error"
+# The product token robots.txt groups are matched against.
+ROBOTS_AGENT = "qualify"
 
 _ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 
@@ -144,11 +147,11 @@ _THREADS_PER_CLIENT = 16
 
 
 class Fetcher:
-    """Shared by all worker threads of a process; all mutable state is thread-safe."""
+    """Shared by all threads of one qualifier; all mutable state is thread-safe."""
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FetchSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,

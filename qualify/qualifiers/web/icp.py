@@ -13,7 +13,7 @@ from typing import Any
 
 from qualify.errors import ICPError
 from qualify.qualifiers.web.cues import BUSINESS_MODELS, CUE_NAMES
-from qualify.qualifiers.web.domains import normalize_domain
+from qualify.qualifiers.web.domains import input_domain
 from qualify.qualifiers.web.fingerprints import table as fingerprint_table
 
 CRITERIA = (
@@ -207,7 +207,7 @@ def normalize(icp: Any) -> dict[str, Any]:
     excluded = []
     for i, item in enumerate(_strings(obj.get("exclude_domains", []), "exclude_domains")):
         try:
-            excluded.append(normalize_domain(item))
+            excluded.append(input_domain(item))
         except ValueError as exc:
             raise ICPError(f"exclude_domains[{i}]", str(exc)) from None
     out["exclude_domains"] = excluded

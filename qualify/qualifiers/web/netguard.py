@@ -16,20 +16,12 @@ from collections.abc import Callable, Sequence
 
 import idna
 
+from qualify.domains import SPECIAL_USE_TLDS
 from qualify.qualifiers.web import codes
 from qualify.qualifiers.web.codes import FetchError
 
 Resolver = Callable[[str], Sequence[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# Names that never denote a public host (RFC 6761, RFC 8375, common intranet suffixes).
-_SPECIAL_USE_SUFFIXES = (
-    "localhost", "local", "internal", "intranet", "lan", "home", "corp", "private",
-    "home.arpa", "arpa", "invalid", "onion", "alt",
-)  # fmt: skip
-# Reserved for documentation and testing; never public, but syntactically fine, so the
-# qualifier accepts them as domains (the test fixtures use them).
-TEST_TLDS = ("example", "test")
 
 _NAT64_PREFIXES = (
     ipaddress.IPv6Network("64:ff9b::/96"),
@@ -102,9 +94,7 @@ def parse_ip(host: str) -> IPAddress | None:
 
 def is_special_use_name(host: str) -> bool:
     host = host.rstrip(".").lower()
-    return "." not in host or any(
-        host == suffix or host.endswith("." + suffix) for suffix in _SPECIAL_USE_SUFFIXES
-    )
+    return "." not in host or host.rsplit(".", 1)[-1] in SPECIAL_USE_TLDS
 
 
 def is_valid_hostname(host: str) -> bool:

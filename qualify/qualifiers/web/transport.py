@@ -13,8 +13,8 @@ import typing
 import httpcore
 import httpx
 
-from qualify.qualifiers.web.config import Settings
 from qualify.qualifiers.web.netguard import Resolver, resolve_public
+from qualify.settings import FetchSettings
 
 # Try at most this many addresses of one name before giving up on connecting.
 _MAX_ADDRESSES = 4
@@ -60,7 +60,7 @@ class GuardedTransport(httpx.HTTPTransport):
     construction is the smallest seam. tests/web/test_ssrf.py fails if it stops working.
     """
 
-    def __init__(self, settings: Settings, limits: httpx.Limits) -> None:
+    def __init__(self, settings: FetchSettings, limits: httpx.Limits) -> None:
         super().__init__(verify=settings.verify_tls, trust_env=False, limits=limits)
         ssl_context = httpx.create_ssl_context(verify=settings.verify_tls, trust_env=False)
         self._pool = httpcore.ConnectionPool(
@@ -72,7 +72,7 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
 
-def make_client(settings: Settings, connections: int) -> httpx.Client:
+def make_client(settings: FetchSettings, connections: int) -> httpx.Client:
     """A client shared by several worker threads (httpx.Client is thread-safe)."""
     limits = httpx.Limits(
         # The fetch semaphore is the real cap; the pool must never be the bottleneck.
