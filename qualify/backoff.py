@@ -14,7 +14,7 @@ def retry_delay(
     spread over [50%, 100%] so that jobs failing together do not retry together. A server's
     ``Retry-After`` is a floor."""
     exponential = min(MAX_DELAY, base * 2 ** max(0, attempt - 1))
-    delay = exponential * (0.5 + 0.5 * (rng or random).random())
+    delay: float = exponential * (0.5 + 0.5 * (rng or random).random())
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_DELAY))
     return delay

@@ -21,10 +21,13 @@ from qualify.settings import Settings
 from qualify.urls import redact
 
 EXIT_STUCK = 3
+# What an option decorator takes and gives back: a command function.
+Command = Callable[..., Any]
 EXIT_INTERRUPTED = 130
 
 
-class Duration(click.ParamType):
+# Generic in newer click, but not subscriptable in 8.1, which we also support.
+class Duration(click.ParamType):  # type: ignore[type-arg]
     """``30s``, ``5m``, ``2h``, ``1d`` (or seconds as a number), at least ``minimum``."""
 
     name = "duration"
@@ -54,7 +57,7 @@ class QualifyGroup(click.Group):
     """Every error becomes one line on stderr and the right exit code: the library's typed
     errors, click's usage errors (2) and database failures (1). Never a traceback."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Any = None,
         prog_name: str | None = None,
@@ -139,11 +142,11 @@ def command_line(*args: str) -> str:
     return shlex.join([*words, *args])
 
 
-def json_option(func: Callable) -> Callable:
+def json_option(func: Command) -> Command:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
 
 
-def concurrency_option(help_text: str) -> Callable[[Callable], Callable]:
+def concurrency_option(help_text: str) -> Callable[[Command], Command]:
     return click.option(
         "--concurrency",
         "-c",
@@ -154,7 +157,7 @@ def concurrency_option(help_text: str) -> Callable[[Callable], Callable]:
     )
 
 
-def stuck_after_option(func: Callable) -> Callable:
+def stuck_after_option(func: Command) -> Command:
     return click.option(
         "--stuck-after",
         type=DURATION,
@@ -164,7 +167,7 @@ def stuck_after_option(func: Callable) -> Callable:
     )(func)
 
 
-def fetch_options(func: Callable) -> Callable:
+def fetch_options(func: Command) -> Command:
     """Options of the web qualifier, for commands that qualify domains in this process."""
     func = click.option(
         "--allow-private-networks",

@@ -22,7 +22,7 @@ from qualify.errors import ICPError, InputError, PermanentError
 if TYPE_CHECKING:
     from qualify.settings import Settings
 
-Qualifier = Callable[[str, dict], dict]
+Qualifier = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 # Built-in qualifiers by short name: the class whose ``from_settings(settings)`` builds one.
 # Anything else is MODULE:CALLABLE.
@@ -41,7 +41,8 @@ def load(name: str, settings: Settings) -> Qualifier:
     if name in BUILTIN:
         qualifier: Qualifier = target.from_settings(settings)
         return qualifier
-    return target
+    plain: Qualifier = target
+    return plain
 
 
 def check(name: str, icp: Any) -> None:

@@ -62,7 +62,7 @@ class QualifySqlStorage(SqlStorage):
             class Meta:
                 table_name = "huey_task"
 
-        Task.add_index(Task.priority.desc(), Task.id, name="task_priority_id")
+        Task.add_index(Task.priority.desc(), Task._meta.primary_key, name="task_priority_id")
 
         class Counter(Base):
             queue = peewee.CharField()
@@ -99,7 +99,7 @@ class QualifySqlStorage(SqlStorage):
 
     def _dequeue_many_query(self) -> Any:
         # huey's own row order, and FOR UPDATE SKIP LOCKED where the database has it.
-        task = self.Task
+        task: Any = self.Task
         oldest = self.tasks(task.id).order_by(task.priority.desc(), task.id).limit(_LIMIT_MARK)
         if self.for_update:
             oldest = oldest.for_update(self.for_update)

@@ -80,6 +80,7 @@ __all__ = [
     "Run",
     "RunPlan",
     "RunStatus",
+    "Runs",
     "Store",
     "WorkerInfo",
     "Workers",

@@ -120,7 +120,7 @@ def json_array(values: Iterable[Any]) -> str:
     return json.dumps(list(values), separators=(",", ":"))
 
 
-def _named(cursor: Any, found: list[tuple]) -> list[Row]:
+def _named(cursor: Any, found: list[tuple[Any, ...]]) -> list[Row]:
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in found]
 

@@ -50,12 +50,6 @@ class Runs:
             raise NotFoundError(f"run {run_id}: no such run")
         return Run.from_row(row)
 
-    def list(self, *, limit: int = 50, stuck_after: float | None = None) -> list[Run]:
-        rows = self.database.rows(
-            "list_runs", limit=limit, stuck_after=stuck_after, finished_within=None
-        )
-        return [Run.from_row(row) for row in rows]
-
     def current(self, *, stuck_after: float, finished_within: float, limit: int = 50) -> list[Run]:
         """Active runs, and runs that finished in the last ``finished_within`` seconds, newest
         first (the live dashboard's rows; the runs table is small, the jobs are not read)."""
@@ -126,3 +120,10 @@ class Runs:
                 verdicts=json_array(v for v in wanted if v != "failed"),
             )
         return (JobRecord.from_row(row) for row in rows)
+
+    # Last in the class: from here on, `list` in an annotation would mean this method.
+    def list(self, *, limit: int = 50, stuck_after: float | None = None) -> list[Run]:
+        rows = self.database.rows(
+            "list_runs", limit=limit, stuck_after=stuck_after, finished_within=None
+        )
+        return [Run.from_row(row) for row in rows]

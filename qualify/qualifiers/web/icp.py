@@ -84,7 +84,7 @@ def _integer(value: Any, path: str, minimum: int = 0) -> int:
             raise ICPError(path, "expected an integer")
     if value < minimum:
         raise ICPError(path, f"must be at least {minimum}")
-    return value
+    return int(value)
 
 
 def _number(value: Any, path: str, lo: float, hi: float) -> float:
@@ -109,11 +109,11 @@ def _employees(value: Any) -> dict[str, int | None]:
         if not match:
             problem = "expected an object or a bucket such as '51-200' or '1000+'"
             raise ICPError("employees", problem)
-        lo = int(re.sub(r"\D", "", match.group(1)))
-        hi = None if match.group(3) else int(re.sub(r"\D", "", match.group(2)))
-        if hi is not None and hi < lo:
+        bottom = int(re.sub(r"\D", "", match.group(1)))
+        top = None if match.group(3) else int(re.sub(r"\D", "", match.group(2)))
+        if top is not None and top < bottom:
             raise ICPError("employees", "bucket upper bound is below the lower bound")
-        return {"min": lo, "max": hi}
+        return {"min": bottom, "max": top}
     obj = _object(value, "employees", {"min", "max"})
     lo = _integer(obj["min"], "employees.min") if obj.get("min") is not None else None
     hi = _integer(obj["max"], "employees.max") if obj.get("max") is not None else None
@@ -265,4 +265,5 @@ def example_icp() -> dict[str, Any]:
     from importlib import resources
 
     text = resources.files("qualify").joinpath("examples/icp.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    icp: dict[str, Any] = json.loads(text)
+    return icp
