@@ -149,3 +149,59 @@ def test_a_result_the_store_refuses_fails_its_job_alone(app: Qualify) -> None:
     assert "the store refused the result" in result["error"]
     assert [job(app, run_id, d)["state"] for d in ("globex.io", "initech.com")] == ["done"] * 2
     assert (worker.stats.done, worker.stats.failed) == (2, 1)
+
+
+# -- side tasks are watched ------------------------------------------------------------------
+
+
+def _start_in_thread(worker: Worker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_heartbeat_that_cannot_renew_for_a_lease_stops_claiming_until_it_can(
+    app: Qualify, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level("WARNING", logger="qualify")
+    run_id = create_run(app, [f"slow100-company{i}.com" for i in range(60)])
+    worker = app.worker(WorkerOptions(concurrency=1, lease=0.6, handle_signals=False))
+    thread = _start_in_thread(worker)
+    wait_until(lambda: worker.stats.done >= 2, timeout=10)
+
+    def refuse(*args: object, **kwargs: object) -> set[int]:
+        raise RuntimeError("the store refuses to renew (test)")
+
+    monkeypatch.setattr(app.jobs, "renew", refuse)
+    wait_until(lambda: "not claiming jobs until it does" in caplog.text, timeout=10)
+    claimed = worker.stats.claimed
+    time.sleep(1.0)  # a few rounds and heartbeats: nothing new is claimed meanwhile
+    assert worker.stats.claimed == claimed
+    assert "could not renew leases" in caplog.text
+    monkeypatch.undo()
+    wait_until(lambda: worker.stats.claimed > claimed, timeout=10)
+    assert "claiming jobs again" in caplog.text
+    worker.stop()
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    assert_consistent(app, run_id)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_side_task_thread_that_dies_stops_the_worker(
+    app: Qualify, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("ERROR", logger="qualify")
+    create_run(app, [f"slow50-company{i}.com" for i in range(200)])
+    worker = app.worker(WorkerOptions(concurrency=2, lease=2.0, handle_signals=False))
+
+    def die() -> None:
+        raise SystemExit("maintenance thread ends (test)")  # not an Exception: it escapes
+
+    worker.maintenance.tick = die  # type: ignore[method-assign]
+    thread = _start_in_thread(worker)
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "the worker went on without its maintenance thread"
+    assert "the maintenance thread has died; stopping this worker" in caplog.text
+    assert worker.stats.done < 200
+    assert [w.state for w in app.workers.list()] == ["stopped"]
