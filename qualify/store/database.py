@@ -120,6 +120,11 @@ def json_array(values: Iterable[Any]) -> str:
     return json.dumps(list(values), separators=(",", ":"))
 
 
+def json_ids(ids: Iterable[int]) -> str:
+    """:func:`json_array` of integers, faster (a worker sends a few every round)."""
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
 def _named(cursor: Any, found: list[tuple[Any, ...]]) -> list[Row]:
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, values, strict=True)) for values in found]

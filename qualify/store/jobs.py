@@ -10,13 +10,13 @@ The statements themselves are named queries (``qualify/store/sql``).
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from qualify.crashpoints import crash_point
 from qualify.queue import MESSAGE_PREFIX, QUEUE_NAME, JobQueue
-from qualify.store.database import Database, json_array
+from qualify.store.database import Database, json_ids
 from qualify.store.values import ClaimedJob, Outcome, ReclaimReport, Recorded, Round
 
 if TYPE_CHECKING:
@@ -96,11 +96,10 @@ class Jobs:
         if not job_ids:
             return []
         db = self.database
-        rows = db.rows("claim_jobs", ids=json_array(job_ids), owner=owner, lease=lease)
+        rows = db.rows("claim_jobs", ids=json_ids(job_ids), owner=owner, lease=lease)
         claimed = [ClaimedJob.from_row(row, owner) for row in rows]
-        run_ids = sorted({job.run_id for job in claimed})
-        if run_ids:
-            db.execute("mark_runs_started", {"run_ids": json_array(run_ids)})
+        for run_id in sorted({job.run_id for job in claimed}):
+            db.execute("mark_run_started", {"run_id": run_id})
         return sorted(claimed, key=lambda job: job.id)
 
     def renew(self, owner: str, job_ids: Sequence[int], lease: float) -> set[int]:
@@ -109,7 +108,7 @@ class Jobs:
             return set()
         with self.database.write():
             rows = self.database.rows(
-                "renew_leases", ids=json_array(job_ids), owner=owner, lease=lease
+                "renew_leases", ids=json_ids(job_ids), owner=owner, lease=lease
             )
         return {row["id"] for row in rows}
 
@@ -177,15 +176,17 @@ class Jobs:
 
     def _record_done(self, done: Sequence[Outcome]) -> set[int]:
         db = self.database
-        rows = db.rows("finish_jobs_done", fences=json_array(o.job.fence for o in done))
-        recorded = {row["id"] for row in rows}
-        now = db.now()
+        recorded = {
+            row["id"]
+            for owner, fences in _fences(o.job for o in done).items()
+            for row in db.rows("finish_jobs_done", owner=owner, fences=fences)
+        }
         db.insert_many(
             "insert_results",
             (
                 (o.job.id, o.job.run_id, o.result.verdict, o.result.score,
                  _json(o.result.reasons), _json(o.result.evidence), _json(o.result.extra),
-                 o.job.owner, now)
+                 o.job.owner)
                 for o in done
                 if o.job.id in recorded and o.result is not None
             ),
@@ -204,16 +205,18 @@ class Jobs:
 
     def _count_outcomes(self, recorded: Sequence[Outcome]) -> None:
         """One counter update per run for the whole batch."""
-        per_run: dict[int, Counter[str]] = {}
+        per_run: dict[int, list[int]] = {}  # run id -> [completed, failed, qualified]
         for outcome in recorded:
-            counts = per_run.setdefault(outcome.job.run_id, Counter())
+            counts = per_run.get(outcome.job.run_id)
+            if counts is None:
+                counts = per_run[outcome.job.run_id] = [0, 0, 0]
             if outcome.result is not None:
-                counts["completed"] += 1
-                counts["qualified"] += int(outcome.result.qualified)
+                counts[0] += 1
+                counts[2] += outcome.result.qualified
             elif outcome.retry_in is None:
-                counts["failed"] += 1
-        for run_id, counts in sorted(per_run.items()):
-            self._count_finished(run_id, **counts)
+                counts[1] += 1
+        for run_id, (completed, failed, qualified) in sorted(per_run.items()):
+            self._count_finished(run_id, completed=completed, failed=failed, qualified=qualified)
 
     def release(self, jobs: Sequence[ClaimedJob]) -> int:
         """Hand jobs back at once (a worker shutting down): queued again, attempt not counted."""
@@ -221,7 +224,11 @@ class Jobs:
             return 0
         db = self.database
         with db.write():
-            rows = db.rows("release_jobs", fences=json_array(job.fence for job in jobs))
+            rows = [
+                row
+                for owner, fences in _fences(jobs).items()
+                for row in db.rows("release_jobs", owner=owner, fences=fences)
+            ]
             self._requeue([row["id"] for row in rows])
             self._touch_runs(row["run_id"] for row in rows)
         return len(rows)
@@ -293,7 +300,7 @@ class Jobs:
         requeued: list[int] = []
         with db.write():
             for start in range(0, len(lost), 500):
-                chunk = json_array(lost[start : start + 500])
+                chunk = json_ids(lost[start : start + 500])
                 requeued.extend(row["id"] for row in db.rows("touch_queued_jobs", ids=chunk))
             self._requeue(requeued)
         return len(requeued)
@@ -355,9 +362,17 @@ class Jobs:
         )
 
     def _touch_runs(self, run_ids: Iterable[int]) -> None:
-        ids = sorted(set(run_ids))
-        if ids:
-            self.database.execute("touch_runs", {"run_ids": json_array(ids)})
+        for run_id in sorted(set(run_ids)):
+            self.database.execute("touch_run", {"run_id": run_id})
+
+
+def _fences(jobs: Iterable[ClaimedJob]) -> dict[str, str]:
+    """The fencing tokens of ``jobs`` for the fenced queries: per lease owner (a worker's
+    round has one), a JSON object {job id: attempts}."""
+    per_owner: defaultdict[str, list[str]] = defaultdict(list)
+    for job in jobs:
+        per_owner[job.owner].append(f'"{int(job.id)}":{int(job.attempts)}')
+    return {owner: "{" + ",".join(pairs) + "}" for owner, pairs in per_owner.items()}
 
 
 def _json(value: object) -> str:

@@ -169,10 +169,10 @@ UPDATE jobs SET state = 'running', lease_owner = %(owner)s,
 WHERE id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint) AND state = 'queued'
 RETURNING id, run_id, domain, attempts, error_code;
 
--- mark_runs_started --
+-- mark_run_started --
 UPDATE runs SET updated_at = (extract(epoch from clock_timestamp())::double precision),
        status = CASE WHEN status = 'PENDING' THEN 'PROCESSING' ELSE status END
-WHERE id IN (SELECT jsonb_array_elements_text(%(run_ids)s::jsonb)::bigint);
+WHERE id = %(run_id)s;
 
 -- renew_leases --
 UPDATE jobs SET lease_expires_at = (extract(epoch from clock_timestamp())::double precision) + %(lease)s
@@ -180,24 +180,27 @@ WHERE id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint) AND state
 RETURNING id;
 
 -- finish_jobs_done --
--- Fenced: %(fences)s is a JSON array of [id, lease_owner, attempts]; a job applies only while
--- that lease still holds.
+-- Fenced: %(fences)s is a JSON object {job id: attempts} of jobs leased to %(owner)s; a job
+-- applies only while that lease still holds.
 UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
        error_code = NULL, error = NULL,
        finished_at = (extract(epoch from clock_timestamp())::double precision),
        updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE state = 'running'
-  AND (id, lease_owner, attempts) IN (
-      SELECT (f ->> 0)::bigint, f ->> 1, (f ->> 2)::integer
-      FROM jsonb_array_elements(%(fences)s::jsonb) AS f)
+WHERE state = 'running' AND lease_owner = %(owner)s
+  AND (id, attempts) IN (SELECT key::bigint, value::integer
+                         FROM jsonb_each_text(%(fences)s::jsonb))
 RETURNING id;
 
 -- insert_results --
--- Many rows at once, with psycopg2's execute_values (columns: job_id, run_id, verdict, score, reasons, evidence, extra,
--- worker_id, created_at).
+-- Many rows at once, with psycopg2's execute_values (columns: job_id, run_id, verdict,
+-- score, reasons, evidence, extra, worker_id), created now. The casts type the VALUES list,
+-- whose columns PostgreSQL would otherwise take for text when a batch holds only NULLs.
 INSERT INTO results (job_id, run_id, verdict, score, reasons, evidence, extra, worker_id,
                      created_at)
-VALUES %s;
+SELECT v.job_id::bigint, v.run_id::bigint, v.verdict::text, v.score::double precision,
+       v.reasons::text, v.evidence::text, v.extra::text, v.worker_id::text,
+       (extract(epoch from clock_timestamp())::double precision)
+FROM (VALUES %s) AS v (job_id, run_id, verdict, score, reasons, evidence, extra, worker_id);
 
 -- schedule_retry --
 -- A transient failure, fenced by (id, lease_owner, attempts): wait %(delay)s, then queue again.
@@ -238,15 +241,14 @@ WHERE id = %(run_id)s;
 -- finish_jobs_done.
 UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
        attempts = attempts - 1, updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE state = 'running'
-  AND (id, lease_owner, attempts) IN (
-      SELECT (f ->> 0)::bigint, f ->> 1, (f ->> 2)::integer
-      FROM jsonb_array_elements(%(fences)s::jsonb) AS f)
+WHERE state = 'running' AND lease_owner = %(owner)s
+  AND (id, attempts) IN (SELECT key::bigint, value::integer
+                         FROM jsonb_each_text(%(fences)s::jsonb))
 RETURNING id, run_id;
 
--- touch_runs --
+-- touch_run --
 UPDATE runs SET updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE id IN (SELECT jsonb_array_elements_text(%(run_ids)s::jsonb)::bigint);
+WHERE id = %(run_id)s;
 
 -- ## maintenance, run by every worker
 

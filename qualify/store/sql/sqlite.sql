@@ -168,10 +168,10 @@ UPDATE jobs SET state = 'running', lease_owner = :owner,
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'queued'
 RETURNING id, run_id, domain, attempts, error_code;
 
--- mark_runs_started --
+-- mark_run_started --
 UPDATE runs SET updated_at = ((julianday('now') - 2440587.5) * 86400.0),
        status = CASE WHEN status = 'PENDING' THEN 'PROCESSING' ELSE status END
-WHERE id IN (SELECT value FROM json_each(:run_ids));
+WHERE id = :run_id;
 
 -- renew_leases --
 UPDATE jobs SET lease_expires_at = ((julianday('now') - 2440587.5) * 86400.0) + :lease
@@ -179,25 +179,22 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running' AND lease_
 RETURNING id;
 
 -- finish_jobs_done --
--- Fenced: :fences is a JSON array of [id, lease_owner, attempts]; a job applies only while
--- that lease still holds.
+-- Fenced: :fences is a JSON object {job id: attempts} of jobs leased to :owner; a job
+-- applies only while that lease still holds.
 UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
        error_code = NULL, error = NULL,
        finished_at = ((julianday('now') - 2440587.5) * 86400.0),
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE state = 'running'
-  AND (id, lease_owner, attempts) IN (
-      SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-             json_extract(value, '$[2]')
-      FROM json_each(:fences))
+WHERE state = 'running' AND lease_owner = :owner
+  AND (id, attempts) IN (SELECT CAST(key AS INTEGER), value FROM json_each(:fences))
 RETURNING id;
 
 -- insert_results --
 -- Many rows at once (columns: job_id, run_id, verdict, score, reasons, evidence, extra,
--- worker_id, created_at).
+-- worker_id), created now.
 INSERT INTO results (job_id, run_id, verdict, score, reasons, evidence, extra, worker_id,
                      created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ((julianday('now') - 2440587.5) * 86400.0));
 
 -- schedule_retry --
 -- A transient failure, fenced by (id, lease_owner, attempts): wait :delay, then queue again.
@@ -238,16 +235,12 @@ WHERE id = :run_id;
 -- finish_jobs_done.
 UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
        attempts = attempts - 1, updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE state = 'running'
-  AND (id, lease_owner, attempts) IN (
-      SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-             json_extract(value, '$[2]')
-      FROM json_each(:fences))
+WHERE state = 'running' AND lease_owner = :owner
+  AND (id, attempts) IN (SELECT CAST(key AS INTEGER), value FROM json_each(:fences))
 RETURNING id, run_id;
 
--- touch_runs --
-UPDATE runs SET updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE id IN (SELECT value FROM json_each(:run_ids));
+-- touch_run --
+UPDATE runs SET updated_at = ((julianday('now') - 2440587.5) * 86400.0) WHERE id = :run_id;
 
 -- ## maintenance, run by every worker
 
