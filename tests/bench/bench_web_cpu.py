@@ -13,7 +13,7 @@ import json
 import random
 import time
 
-from qualify.qualifiers.web import extract, scoring
+from qualify.qualifiers.web import extract, scoring, site_signals
 from qualify.qualifiers.web.icp import example_icp
 
 _VOCABULARY = (
@@ -95,7 +95,7 @@ def main() -> None:
         page, _links = extract.parse_page(
             html, url, headers=headers, cookies=["hubspotutk"], utf8=raw
         )
-        signals = extract.merge_site("acme-freight.example", [page], final_url=url)
+        signals = site_signals.merge_site("acme-freight.example", [page], final_url=url)
         scoring.score(signals, icp)
 
     for _ in range(10):  # warm caches (fingerprint table, compiled ICP, public suffix list)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qualify.qualifiers.web import extract, language, walls
+from qualify.qualifiers.web import extract, language, site_signals, walls
 from qualify.qualifiers.web.fingerprints import table
 from tests.web.sites import page
 
@@ -155,12 +155,12 @@ def test_country_hints_from_footer_and_legal_page():
 
 def test_site_level_hints_cctld_language_and_jsonld():
     home, _ = extract.parse_page(page("T", "<p>x</p>", lang="de-AT"), "https://acme.co.at/")
-    site = extract.merge_site("acme.co.at", [home], final_url="https://acme.co.at/")
+    site = site_signals.merge_site("acme.co.at", [home], final_url="https://acme.co.at/")
     kinds = {(h["kind"], tuple(h["countries"])) for h in site["country_hints"]}
     assert ("cctld", ("AT",)) in kinds and ("language", ("AT",)) in kinds
     generic, _ = extract.parse_page(page("T", "<p>x</p>"), "https://acme.io/")
     assert (
-        extract.merge_site("acme.io", [generic], final_url="https://acme.io/")["country_hints"]
+        site_signals.merge_site("acme.io", [generic], final_url="https://acme.io/")["country_hints"]
         == []
     )
 
@@ -262,7 +262,7 @@ def test_parked_and_bot_wall_detection_rules():
 )  # fmt: skip
 def test_hostile_markup_does_not_crash_extraction(html):
     signals, _ = parse(html)
-    site = extract.merge_site("acme.example", [signals], final_url=URL)
+    site = site_signals.merge_site("acme.example", [signals], final_url=URL)
     json.dumps(site)
 
 

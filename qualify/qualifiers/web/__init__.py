@@ -52,7 +52,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from qualify.errors import ICPError, PermanentError, TransientError
-from qualify.qualifiers.web import codes, extract
+from qualify.qualifiers.web import codes, site_signals
 from qualify.qualifiers.web.codes import FetchError
 from qualify.qualifiers.web.crawl import crawl
 from qualify.qualifiers.web.domains import input_domain
@@ -121,7 +121,7 @@ class WebQualifier:
 
         if any(host == d or host.endswith("." + d) for d in normalized["exclude_domains"]):
             # Excluded domains are not visited at all.
-            signals: dict[str, Any] = {"version": extract.SIGNALS_VERSION, "domain": host,
+            signals: dict[str, Any] = {"version": site_signals.SIGNALS_VERSION, "domain": host,
                                        "error": None, "pages": []}  # fmt: skip
         else:
             fetcher = self.fetcher

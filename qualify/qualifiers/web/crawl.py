@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from qualify.qualifiers.web import codes, extract, walls
+from qualify.qualifiers.web import codes, extract, site_signals, walls
 from qualify.qualifiers.web.codes import FetchError
 from qualify.qualifiers.web.domains import host_of, is_apex, same_site
 from qualify.qualifiers.web.fetch import Fetcher, Page
@@ -90,7 +90,7 @@ def crawl(domain: str, fetcher: Fetcher, deadline: float) -> dict[str, Any]:
     except FetchError as exc:
         if exc.transient:
             raise
-        return extract.failure_signals(domain, exc.code, exc.message, exc.url)
+        return site_signals.failure_signals(domain, exc.code, exc.message, exc.url)
 
     page, links = extract.parse_page(
         home.html, home.url, kind="home", headers=home.headers, cookies=home.cookies,
@@ -103,10 +103,10 @@ def crawl(domain: str, fetcher: Fetcher, deadline: float) -> dict[str, Any]:
         page["word_count"],
     )
     if parked:
-        return extract.failure_signals(domain, codes.PARKED_DOMAIN, parked, home.url)
+        return site_signals.failure_signals(domain, codes.PARKED_DOMAIN, parked, home.url)
     if page["word_count"] < THIN_WORDS and not page["organization"]:
         message = f"homepage has {page['word_count']} words of text (JavaScript-only or empty)"
-        return extract.failure_signals(domain, codes.THIN_CONTENT, message, home.url)
+        return site_signals.failure_signals(domain, codes.THIN_CONTENT, message, home.url)
 
     pages = [page]
     skipped: list[dict[str, str]] = []
@@ -134,6 +134,6 @@ def crawl(domain: str, fetcher: Fetcher, deadline: float) -> dict[str, Any]:
             utf8=sub.utf8,
         )  # fmt: skip
         pages.append(signals)
-    return extract.merge_site(
+    return site_signals.merge_site(
         domain, pages, final_url=home.url, redirects=home.redirects, skipped=skipped
     )
