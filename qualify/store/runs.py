@@ -45,7 +45,9 @@ class Runs:
         return run_id
 
     def get(self, run_id: int, *, stuck_after: float | None = None) -> Run:
-        row = self.database.row("get_run", run_id=run_id, stuck_after=stuck_after)
+        row = self.database.row(
+            "list_runs", run_id=run_id, stuck_after=stuck_after, finished_within=None, limit=1
+        )
         if row is None:
             raise NotFoundError(f"run {run_id}: no such run")
         return Run.from_row(row)
@@ -54,7 +56,11 @@ class Runs:
         """Active runs, and runs that finished in the last ``finished_within`` seconds, newest
         first (the live dashboard's rows; the runs table is small, the jobs are not read)."""
         rows = self.database.rows(
-            "list_runs", limit=limit, stuck_after=stuck_after, finished_within=finished_within
+            "list_runs",
+            run_id=None,
+            limit=limit,
+            stuck_after=stuck_after,
+            finished_within=finished_within,
         )
         return [Run.from_row(row) for row in rows]
 
@@ -124,6 +130,6 @@ class Runs:
     # Last in the class: from here on, `list` in an annotation would mean this method.
     def list(self, *, limit: int = 50, stuck_after: float | None = None) -> list[Run]:
         rows = self.database.rows(
-            "list_runs", limit=limit, stuck_after=stuck_after, finished_within=None
+            "list_runs", run_id=None, limit=limit, stuck_after=stuck_after, finished_within=None
         )
         return [Run.from_row(row) for row in rows]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qualify.store.states import ACTIVE_RUN_STATUSES
 
@@ -14,6 +15,19 @@ if TYPE_CHECKING:
     from qualify.qualifiers import QualifierResult
 
 Row = Mapping[str, Any]
+T = TypeVar("T")
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _by_name(cls: type[T], row: Row, **converted: Any) -> T:
+    """``cls`` from the row's columns of the same names as its fields; ``converted`` gives
+    the fields whose column needs decoding first. A missing column is a KeyError, at once."""
+    values = {name: row[name] for name in _field_names(cls) if name not in converted}
+    return cls(**values, **converted)
 
 
 @dataclass(frozen=True)
@@ -36,23 +50,7 @@ class Run:
 
     @classmethod
     def from_row(cls, row: Row) -> Run:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            status=row["status"],
-            total=row["total"],
-            completed=row["completed"],
-            failed=row["failed"],
-            qualified=row["qualified"],
-            cancelled=row["cancelled"],
-            qualifier=row["qualifier"],
-            max_attempts=row["max_attempts"],
-            backoff=row["backoff"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            finished_at=row["finished_at"],
-            stuck=bool(row["stuck"]),
-        )
+        return _by_name(cls, row, stuck=bool(row["stuck"]))
 
     @property
     def finished(self) -> int:
@@ -110,19 +108,9 @@ class JobRecord:
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
-        return cls(
-            job_id=row["job_id"],
-            domain=row["domain"],
-            state=row["state"],
-            attempts=row["attempts"],
-            error_code=row["error_code"],
-            error=row["error"],
-            next_attempt_at=row["next_attempt_at"],
-            lease_owner=row["lease_owner"],
-            lease_expires_at=row["lease_expires_at"],
-            finished_at=row["finished_at"],
-            verdict=row["verdict"],
-            score=row["score"],
+        return _by_name(
+            cls,
+            row,
             reasons=json.loads(row["reasons"]) if row["reasons"] else [],
             evidence=json.loads(row["evidence"]) if row["evidence"] else {},
             extra=json.loads(row["extra"]) if row["extra"] else {},
@@ -236,21 +224,7 @@ class WorkerInfo:
 
     @classmethod
     def from_row(cls, row: Row) -> WorkerInfo:
-        return cls(
-            id=row["id"],
-            hostname=row["hostname"],
-            pid=row["pid"],
-            concurrency=row["concurrency"],
-            lease=row["lease"],
-            version=row["version"],
-            started_at=row["started_at"],
-            heartbeat_at=row["heartbeat_at"],
-            stopped_at=row["stopped_at"],
-            in_flight=row["in_flight"],
-            processed=row["processed"],
-            failed=row["failed"],
-            alive=bool(row["alive"]),
-        )
+        return _by_name(cls, row, alive=bool(row["alive"]))
 
     @property
     def state(self) -> str:
@@ -271,13 +245,7 @@ class LeaseInfo:
 
     @classmethod
     def from_row(cls, row: Row) -> LeaseInfo:
-        return cls(
-            job_id=row["job_id"],
-            run_id=row["run_id"],
-            domain=row["domain"],
-            owner=row["owner"],
-            expires_in=row["expires_in"],
-        )
+        return _by_name(cls, row)
 
 
 @dataclass(frozen=True)

@@ -37,27 +37,13 @@ VALUES (%(name)s, %(qualifier)s, %(icp)s, 'PENDING', %(total)s, %(max_attempts)s
         (extract(epoch from clock_timestamp())::double precision), (extract(epoch from clock_timestamp())::double precision))
 RETURNING id;
 
--- get_run --
--- A run is stuck when it has unfinished jobs and nothing has moved for %(stuck_after)s
--- seconds: no job changed state, no lease is live, and no retry is due soon (DESIGN.md,
--- "What stuck means"). With %(stuck_after)s NULL, stuck is 0 and nothing else is read.
-SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
-       max_attempts, backoff, created_at, updated_at, finished_at,
-       CASE WHEN %(stuck_after)s IS NOT NULL
-                 AND status IN ('PENDING', 'PROCESSING')
-                 AND updated_at < (extract(epoch from clock_timestamp())::double precision) - %(stuck_after)s
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
-                                 AND jobs.state = 'running'
-                                 AND jobs.lease_expires_at >= (extract(epoch from clock_timestamp())::double precision))
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
-                                 AND jobs.state = 'waiting'
-                                 AND jobs.next_attempt_at > (extract(epoch from clock_timestamp())::double precision) - %(stuck_after)s)
-            THEN 1 ELSE 0 END AS stuck
-FROM runs WHERE id = %(run_id)s;
-
 -- list_runs --
--- The newest runs; with %(finished_within)s, only the active ones and those that finished
--- that recently (the live dashboard). Stuck as in get_run.
+-- The newest runs; with %(run_id)s, only that one; with %(finished_within)s, only the
+-- active ones and those that finished that recently (the live dashboard). A run is stuck
+-- when it has unfinished jobs and nothing has moved for %(stuck_after)s seconds: no job
+-- changed state, no lease is live, and no retry is due soon (DESIGN.md, "What stuck means").
+-- With %(stuck_after)s NULL, stuck is 0 and nothing else is read. (The runs table is small:
+-- one row a run.)
 SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
        max_attempts, backoff, created_at, updated_at, finished_at,
        CASE WHEN %(stuck_after)s IS NOT NULL
@@ -71,13 +57,14 @@ SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifi
                                  AND jobs.next_attempt_at > (extract(epoch from clock_timestamp())::double precision) - %(stuck_after)s)
             THEN 1 ELSE 0 END AS stuck
 FROM runs
-WHERE %(finished_within)s IS NULL
+WHERE (%(run_id)s IS NULL OR id = %(run_id)s)
+  AND (%(finished_within)s IS NULL
    OR status IN ('PENDING', 'PROCESSING')
-   OR finished_at >= (extract(epoch from clock_timestamp())::double precision) - %(finished_within)s
+   OR finished_at >= (extract(epoch from clock_timestamp())::double precision) - %(finished_within)s)
 ORDER BY id DESC LIMIT %(limit)s;
 
 -- stuck_runs --
--- Every stuck run, oldest first (stuck as in get_run).
+-- Every stuck run, oldest first (stuck as in list_runs).
 SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
        max_attempts, backoff, created_at, updated_at, finished_at, 1 AS stuck
 FROM runs

@@ -36,27 +36,13 @@ VALUES (:name, :qualifier, :icp, 'PENDING', :total, :max_attempts, :backoff,
         ((julianday('now') - 2440587.5) * 86400.0), ((julianday('now') - 2440587.5) * 86400.0))
 RETURNING id;
 
--- get_run --
--- A run is stuck when it has unfinished jobs and nothing has moved for :stuck_after
--- seconds: no job changed state, no lease is live, and no retry is due soon (DESIGN.md,
--- "What stuck means"). With :stuck_after NULL, stuck is 0 and nothing else is read.
-SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
-       max_attempts, backoff, created_at, updated_at, finished_at,
-       CASE WHEN :stuck_after IS NOT NULL
-                 AND status IN ('PENDING', 'PROCESSING')
-                 AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
-                                 AND jobs.state = 'running'
-                                 AND jobs.lease_expires_at >= ((julianday('now') - 2440587.5) * 86400.0))
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
-                                 AND jobs.state = 'waiting'
-                                 AND jobs.next_attempt_at > ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after)
-            THEN 1 ELSE 0 END AS stuck
-FROM runs WHERE id = :run_id;
-
 -- list_runs --
--- The newest runs; with :finished_within, only the active ones and those that finished
--- that recently (the live dashboard). Stuck as in get_run.
+-- The newest runs; with :run_id, only that one; with :finished_within, only the
+-- active ones and those that finished that recently (the live dashboard). A run is stuck
+-- when it has unfinished jobs and nothing has moved for :stuck_after seconds: no job
+-- changed state, no lease is live, and no retry is due soon (DESIGN.md, "What stuck means").
+-- With :stuck_after NULL, stuck is 0 and nothing else is read. (The runs table is small:
+-- one row a run.)
 SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
        max_attempts, backoff, created_at, updated_at, finished_at,
        CASE WHEN :stuck_after IS NOT NULL
@@ -70,13 +56,14 @@ SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifi
                                  AND jobs.next_attempt_at > ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after)
             THEN 1 ELSE 0 END AS stuck
 FROM runs
-WHERE :finished_within IS NULL
+WHERE (:run_id IS NULL OR id = :run_id)
+  AND (:finished_within IS NULL
    OR status IN ('PENDING', 'PROCESSING')
-   OR finished_at >= ((julianday('now') - 2440587.5) * 86400.0) - :finished_within
+   OR finished_at >= ((julianday('now') - 2440587.5) * 86400.0) - :finished_within)
 ORDER BY id DESC LIMIT :limit;
 
 -- stuck_runs --
--- Every stuck run, oldest first (stuck as in get_run).
+-- Every stuck run, oldest first (stuck as in list_runs).
 SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
        max_attempts, backoff, created_at, updated_at, finished_at, 1 AS stuck
 FROM runs
