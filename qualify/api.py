@@ -116,6 +116,7 @@ class Qualify:
         self.runs = store.runs
         self.workers = store.workers
         self.activity = store.activity
+        self.results = store.results
 
     @classmethod
     def open(
@@ -270,11 +271,20 @@ class Qualify:
     # -- stuck runs -----------------------------------------------------------------------
 
     def recover(
-        self, older_than: float, *, fail: bool = False, dry_run: bool = False
+        self,
+        older_than: float,
+        *,
+        fail: bool = False,
+        dry_run: bool = False,
+        run_id: int | None = None,
     ) -> list[Recovery]:
-        """Act on stuck runs: resume them (default) or mark them FAILED. Jobs with a live
-        lease are never touched; partial results are kept either way."""
-        return [self._recover_run(run, fail, dry_run) for run in self.runs.stuck(older_than)]
+        """Act on stuck runs (with ``run_id``, on that run only, if it is stuck): resume
+        them (default) or mark them FAILED. Jobs with a live lease are never touched;
+        partial results are kept either way."""
+        stuck = self.runs.stuck(older_than)
+        if run_id is not None:
+            stuck = [run for run in stuck if run.id == run_id]
+        return [self._recover_run(run, fail, dry_run) for run in stuck]
 
     def _recover_run(self, run: Run, fail: bool, dry_run: bool) -> Recovery:
         states = self.runs.count_jobs_by_state(run.id)

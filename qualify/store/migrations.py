@@ -102,7 +102,22 @@ def m003_unindex_queued_jobs(database: Database) -> None:
     database.run_ddl("DROP INDEX IF EXISTS jobs_queued")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_run_lease_indexes, m003_unindex_queued_jobs]
+def m004_results_by_score(database: Database) -> None:
+    # `qualify ui` lists a run's results best first, a page at a time (keyset pagination on
+    # score, then result id): without this index every page sorts all of the run's results.
+    # Partial: results without a score (not judged) are listed by name, through
+    # jobs_run_domain, and cost nothing here.
+    database.run_ddl(
+        "CREATE INDEX results_run_score ON results (run_id, score, id) WHERE score IS NOT NULL"
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    m001_initial,
+    m002_run_lease_indexes,
+    m003_unindex_queued_jobs,
+    m004_results_by_score,
+]
 
 
 def migrate(database: Database) -> list[str]:

@@ -412,3 +412,101 @@ SELECT run_id, error_code, COUNT(*) AS count
 FROM (SELECT run_id, error_code FROM jobs WHERE state = 'waiting'
       ORDER BY next_attempt_at LIMIT :sample) AS due
 GROUP BY run_id, error_code;
+
+-- ## pages of a run's results (qualify ui: keyset pagination, never OFFSET)
+--
+-- Each page query reads a window of at most :window rows in its order, from just after the
+-- key of the last row shown, and keeps those that pass the filters (each NULL when not in
+-- use): :outcome (a verdict, 'failed', 'cancelled' or 'pending'), :tier, :code (the job's
+-- error code, or the code a qualifier gave with its result), :text (lower case; in the
+-- domain or the evidence) and :unscored (only rows without a score). A filter that matches
+-- few rows therefore never reads a whole run in one statement: the caller goes on from the
+-- window's end (the *_window_end queries).
+
+-- results_page_by_domain --
+-- In domain order (jobs_run_domain), after :after ('' for the first page).
+WITH scanned AS (
+    SELECT id FROM jobs WHERE run_id = :run_id AND domain > :after ORDER BY domain LIMIT :window
+)
+SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error, j.finished_at,
+       j.next_attempt_at, r.id AS result_id, r.verdict, r.score, r.reasons,
+       json_extract(r.extra, '$.tier') AS tier,
+       json_extract(r.extra, '$.confidence') AS confidence,
+       json_extract(r.extra, '$.error') AS result_error,
+       json_extract(r.evidence, '$.title') AS title
+FROM scanned s JOIN jobs j ON j.id = s.id LEFT JOIN results r ON r.job_id = j.id
+WHERE (:outcome IS NULL
+       OR (:outcome = 'failed' AND j.state = 'failed')
+       OR (:outcome = 'cancelled' AND j.state = 'cancelled')
+       OR (:outcome = 'pending' AND j.state IN ('queued', 'running', 'waiting'))
+       OR r.verdict = :outcome)
+  AND (:tier IS NULL OR json_extract(r.extra, '$.tier') = :tier)
+  AND (:code IS NULL OR COALESCE(j.error_code, json_extract(r.extra, '$.error')) = :code)
+  AND (:text IS NULL OR instr(j.domain, :text) > 0 OR instr(lower(r.evidence), :text) > 0)
+  AND (NOT :unscored OR r.score IS NULL)
+ORDER BY j.domain LIMIT :limit;
+
+-- domain_window_end --
+-- The last domain of the window results_page_by_domain read; NULL when the run ended in it.
+SELECT domain FROM jobs WHERE run_id = :run_id AND domain > :after
+ORDER BY domain LIMIT 1 OFFSET :offset;
+
+-- results_page_by_score_desc --
+-- Scored results, best first (results_run_score), after (:score, :result_id).
+WITH scanned AS (
+    SELECT id FROM results
+    WHERE run_id = :run_id AND score IS NOT NULL AND (score, id) < (:score, :result_id)
+    ORDER BY score DESC, id DESC LIMIT :window
+)
+SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error, j.finished_at,
+       j.next_attempt_at, r.id AS result_id, r.verdict, r.score, r.reasons,
+       json_extract(r.extra, '$.tier') AS tier,
+       json_extract(r.extra, '$.confidence') AS confidence,
+       json_extract(r.extra, '$.error') AS result_error,
+       json_extract(r.evidence, '$.title') AS title
+FROM scanned s JOIN results r ON r.id = s.id JOIN jobs j ON j.id = r.job_id
+WHERE (:outcome IS NULL OR r.verdict = :outcome)
+  AND (:tier IS NULL OR json_extract(r.extra, '$.tier') = :tier)
+  AND (:code IS NULL OR COALESCE(j.error_code, json_extract(r.extra, '$.error')) = :code)
+  AND (:text IS NULL OR instr(j.domain, :text) > 0 OR instr(lower(r.evidence), :text) > 0)
+ORDER BY r.score DESC, r.id DESC LIMIT :limit;
+
+-- score_window_end_desc --
+SELECT score, id AS result_id FROM results
+WHERE run_id = :run_id AND score IS NOT NULL AND (score, id) < (:score, :result_id)
+ORDER BY score DESC, id DESC LIMIT 1 OFFSET :offset;
+
+-- results_page_by_score_asc --
+-- Scored results, lowest first, after (:score, :result_id).
+WITH scanned AS (
+    SELECT id FROM results
+    WHERE run_id = :run_id AND score IS NOT NULL AND (score, id) > (:score, :result_id)
+    ORDER BY score, id LIMIT :window
+)
+SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error, j.finished_at,
+       j.next_attempt_at, r.id AS result_id, r.verdict, r.score, r.reasons,
+       json_extract(r.extra, '$.tier') AS tier,
+       json_extract(r.extra, '$.confidence') AS confidence,
+       json_extract(r.extra, '$.error') AS result_error,
+       json_extract(r.evidence, '$.title') AS title
+FROM scanned s JOIN results r ON r.id = s.id JOIN jobs j ON j.id = r.job_id
+WHERE (:outcome IS NULL OR r.verdict = :outcome)
+  AND (:tier IS NULL OR json_extract(r.extra, '$.tier') = :tier)
+  AND (:code IS NULL OR COALESCE(j.error_code, json_extract(r.extra, '$.error')) = :code)
+  AND (:text IS NULL OR instr(j.domain, :text) > 0 OR instr(lower(r.evidence), :text) > 0)
+ORDER BY r.score, r.id LIMIT :limit;
+
+-- score_window_end_asc --
+SELECT score, id AS result_id FROM results
+WHERE run_id = :run_id AND score IS NOT NULL AND (score, id) > (:score, :result_id)
+ORDER BY score, id LIMIT 1 OFFSET :offset;
+
+-- count_result_kinds --
+-- A run's results by tier and by the error code a qualifier gave with them (one pass).
+SELECT json_extract(extra, '$.tier') AS tier, json_extract(extra, '$.error') AS error,
+       COUNT(*) AS count
+FROM results WHERE run_id = :run_id GROUP BY 1, 2;
+
+-- result_provenance --
+-- Who recorded a job's result, and when.
+SELECT worker_id, created_at FROM results WHERE job_id = :job_id;
