@@ -22,6 +22,8 @@ RANKS = {
     "qualify.api": 4,
     "qualify.export": 4,
     "qualify.dashboard": 5,
+    # The web page: over the dashboard, under the CLI (only `qualify ui` imports it).
+    "qualify.ui": 5.5,
     "qualify.demo": 4,
     "qualify.cli": 6,
     "qualify.__main__": 7,

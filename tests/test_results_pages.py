@@ -77,9 +77,7 @@ def expected(app: Qualify, run_id: int, sort: str, f: ResultFilter) -> list[str]
         )
     )
     scored = [d for d in by_name if records[d].score is not None]
-    scored.sort(
-        key=lambda d: (records[d].score, result_ids[d]), reverse=sort == "score_desc"
-    )
+    scored.sort(key=lambda d: (records[d].score, result_ids[d]), reverse=sort == "score_desc")
     return scored + [d for d in by_name if records[d].score is None]
 
 
@@ -114,7 +112,9 @@ def test_every_filter_pages_through_exactly_its_rows_in_order(
     for f in FILTERS:
         want = expected(app, varied_run, sort, f)
 
-        def next_page(after: str | None) -> tuple[list[ResultRow], str | None, bool]:
+        def next_page(
+            after: str | None, f: ResultFilter = f
+        ) -> tuple[list[ResultRow], str | None, bool]:
             page = app.results.page(
                 varied_run, sort=sort, filters=f, after=after, limit=7, window=11, budget=40
             )
@@ -130,9 +130,7 @@ def test_a_sparse_filter_returns_short_pages_that_go_on_searching(
     f = ResultFilter(code="nope")  # the 5 failures, all at the end of the name order
 
     def next_page(after: str | None) -> tuple[list[ResultRow], str | None, bool]:
-        page = app.results.page(
-            varied_run, filters=f, after=after, limit=10, window=20, budget=40
-        )
+        page = app.results.page(varied_run, filters=f, after=after, limit=10, window=20, budget=40)
         return page.rows, page.next, page.partial
 
     got, partial = page_through(next_page, 10)
@@ -178,7 +176,7 @@ def test_kinds_and_provenance(app: Qualify, varied_run: int) -> None:
 def test_bad_arguments_are_refused_with_the_culprit(app: Qualify, varied_run: int) -> None:
     first = app.results.page(varied_run, sort="score_desc", limit=5)
     assert first.next is not None and first.next.startswith("s:")
-    with pytest.raises(InputError, match="after: .* not a cursor of this listing"):
+    with pytest.raises(InputError, match=r"after: .* not a cursor of this listing"):
         app.results.page(varied_run, sort="domain", after=first.next)
     with pytest.raises(InputError, match="after: 's:nan:1' is not a cursor"):
         app.results.page(varied_run, sort="score_desc", after="s:nan:1")

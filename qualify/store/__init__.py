@@ -16,7 +16,15 @@ from qualify.store.activity import Activity
 from qualify.store.database import Database, open_database
 from qualify.store.jobs import Jobs
 from qualify.store.migrations import migrate
-from qualify.store.results import ResultFilter, ResultPage, ResultRow, Results
+from qualify.store.results import (
+    OUTCOMES,
+    SORTS,
+    Provenance,
+    ResultFilter,
+    ResultPage,
+    ResultRow,
+    Results,
+)
 from qualify.store.runs import Runs
 from qualify.store.states import ACTIVE_RUN_STATUSES, FINAL_JOB_STATES, JobState, RunStatus
 from qualify.store.values import (
@@ -68,6 +76,8 @@ class Store:
 __all__ = [
     "ACTIVE_RUN_STATUSES",
     "FINAL_JOB_STATES",
+    "OUTCOMES",
+    "SORTS",
     "Activity",
     "ClaimedJob",
     "Database",
@@ -77,6 +87,7 @@ __all__ = [
     "Jobs",
     "LeaseInfo",
     "Outcome",
+    "Provenance",
     "ReclaimReport",
     "Recorded",
     "ResultFilter",
