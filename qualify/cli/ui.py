@@ -104,7 +104,12 @@ def ui(
         )
         if open_browser:
             threading.Timer(0.5, webbrowser.open, (url,)).start()
-        server.run(sockets=[listener])
+        try:
+            server.run(sockets=[listener])
+        except KeyboardInterrupt:
+            # uvicorn stops cleanly on Ctrl-C, then raises it again: stopping is the way out.
+            pass
+    click.echo("qualify ui: stopped")
 
 
 def _listen(host: str, port: int) -> socket.socket:

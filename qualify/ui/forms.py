@@ -56,6 +56,8 @@ async def _parse(request: Request, body: bytes) -> FormData:
         yield b""
 
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not body:
+        return FormData()  # nothing sent: refused below for its missing CSRF token
     if kind == "multipart/form-data":
         parser = MultiPartParser(
             request.headers, stream(), max_files=4, max_fields=50, max_part_size=SMALL_FORM_BYTES
