@@ -122,7 +122,7 @@ def test_every_response_carries_the_security_headers(
         assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
     cookie = client.get("/").headers.get("set-cookie") or ""
     assert cookie == "" or ("HttpOnly" in cookie and "SameSite=Lax" in cookie)
 

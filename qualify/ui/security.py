@@ -13,7 +13,8 @@ Every request passes :class:`Guard`, an ASGI middleware:
   ``HMAC(server secret, session)`` and every POST must return it (and must not come from
   another site, by ``Origin`` and ``Sec-Fetch-Site``). Secrets are made at start-up.
 - **Headers.** A Content-Security-Policy that allows scripts, styles and connections from
-  this server alone and no inline script at all, ``nosniff``, no framing, no referrer.
+  this server alone and no inline script at all, ``nosniff``, no framing, no referrer sent
+  to other sites.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ SECURITY_HEADERS = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on its
+    # own forms, and the Origin check could not tell them from a sandboxed foreign page.
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
