@@ -403,7 +403,8 @@ def test_nothing_a_crawled_site_writes_runs_in_the_page(
                 assert scripts == [f"{server.url}/static/live.js?v=0.1.0"], (path, scripts)
             # The payloads are there, as text anyone can read.
             page.goto(f"{server.url}/runs/{shaped}/domains/evil-shaped.com")
-            assert "<script>alert('x')</script><img src=x" in page.locator("p.site-title").inner_text()
+            title = page.locator("p.site-title").inner_text()
+            assert "<script>alert('x')</script><img src=x" in title
             assert "javascript:alert('reason')" in page.locator("table.reasons").inner_text()
             for link in page.locator("table.reasons a").all():
                 assert link.get_attribute("rel") == "noopener noreferrer"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import webbrowser
@@ -104,11 +105,9 @@ def ui(
         )
         if open_browser:
             threading.Timer(0.5, webbrowser.open, (url,)).start()
-        try:
+        # uvicorn stops cleanly on Ctrl-C, then raises it again: stopping is the way out.
+        with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[listener])
-        except KeyboardInterrupt:
-            # uvicorn stops cleanly on Ctrl-C, then raises it again: stopping is the way out.
-            pass
     click.echo("qualify ui: stopped")
 
 

@@ -21,6 +21,7 @@ BENCHES = [
     ("Web qualification", "bench_web.py", [], ["--sites", "300", "--concurrency", "16", "64"]),
     ("Web CPU per page", "bench_web_cpu.py", [], ["--repeat", "50"]),
     ("Status at scale", "bench_status.py", [], ["--jobs", "100000"]),
+    ("Web page latency", "bench_ui.py", [], ["--jobs", "100000", "--requests", "100"]),
     ("Recovery", "bench_recovery.py", [], []),
 ]
 
