@@ -124,7 +124,7 @@ class UiServer:
 
         from qualify.ui import create_app
 
-        self.listener = socket.socket()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
