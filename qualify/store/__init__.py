@@ -5,7 +5,8 @@
 
 :class:`Store` opens the database and the queue that delivers its job ids, brings the schema
 up to date, and holds one object per table group: ``jobs`` (every job state change),
-``runs``, ``workers`` and ``activity`` (read-only views for the live dashboard).
+``runs``, ``workers``, ``activity`` (read-only views for the live dashboard) and ``pages``
+(the page store: copies of fetched pages, shared by every run).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from qualify.store.activity import Activity
 from qualify.store.database import Database, open_database
 from qualify.store.jobs import Jobs
 from qualify.store.migrations import migrate
+from qualify.store.pages import Pages, PageStoreStats, PruneReport
 from qualify.store.runs import Runs
 from qualify.store.states import ACTIVE_RUN_STATUSES, FINAL_JOB_STATES, JobState, RunStatus
 from qualify.store.values import (
@@ -41,6 +43,7 @@ class Store:
         self.runs = Runs(database, self.jobs)
         self.workers = Workers(database)
         self.activity = Activity(database)
+        self.pages = Pages(database)
 
     @classmethod
     def open(cls, db: str, queue: str | None = None, *, create: bool = True) -> Store:
@@ -74,6 +77,9 @@ __all__ = [
     "Jobs",
     "LeaseInfo",
     "Outcome",
+    "PageStoreStats",
+    "Pages",
+    "PruneReport",
     "ReclaimReport",
     "Recorded",
     "Round",
