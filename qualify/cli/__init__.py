@@ -7,7 +7,7 @@ No logic lives here: it is all in the library (``qualify.api`` and below). The r
 from __future__ import annotations
 
 # Importing the command modules registers their commands on the group.
-from qualify.cli import demo, exporting, repair, run, status, work
+from qualify.cli import demo, exporting, repair, run, status, tuning, work
 from qualify.cli.base import cli, main
 
-__all__ = ["cli", "demo", "exporting", "main", "repair", "run", "status", "work"]
+__all__ = ["cli", "demo", "exporting", "main", "repair", "run", "status", "tuning", "work"]

@@ -50,7 +50,7 @@ def load(name: str, settings: Settings, pages: PageCache | None = None) -> Quali
     returned as it is."""
     target = resolve(name)
     builder = getattr(target, "from_settings", None)
-    if name in BUILTIN or callable(builder):
+    if builder is not None and callable(builder):
         # Only a builder that asks for the page store (a ``pages`` parameter) is given it.
         takes_pages = "pages" in inspect.signature(builder).parameters
         qualifier: Qualifier = builder(settings, pages=pages) if takes_pages else builder(settings)

@@ -114,8 +114,9 @@ class Visit:
             page = self.fetcher.fetch_page(url, self.deadline)
         except FetchError as exc:
             if exc.code in KEPT_FAILURES:
-                failure = PageCopy(url=url, final_url=exc.url, error_code=exc.code, error=exc.message)
-                self.fetched.append(failure)
+                self.fetched.append(
+                    PageCopy(url=url, final_url=exc.url, error_code=exc.code, error=exc.message)
+                )
             raise
         signals, links = extract.parse_page(
             page.html, page.url, kind=kind, headers=page.headers, cookies=page.cookies,
