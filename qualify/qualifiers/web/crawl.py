@@ -30,6 +30,8 @@ _RANK = [
 # Which same-site pages to read, best first; at most ``max_extra_pages`` of them.
 PAGE_ORDER = ("about", "legal", "pricing", "careers", "contact")
 THIN_WORDS = 30
+# A subpage a rescore skips because it has no kept copy (see Visit.fetches_missing).
+NOT_KEPT = "not_kept"
 _MIN_SECONDS_FOR_SUBPAGE = 1.0
 
 
@@ -117,9 +119,15 @@ def crawl(domain: str, visit: Visit) -> dict[str, Any]:
     for kind, url in _plan(page["nav"], home.url):
         if visited >= visit.max_extra_pages:
             break
-        if not visit.has(url, kind) and visit.remaining() < _MIN_SECONDS_FOR_SUBPAGE:
-            skipped.append({"url": url, "code": codes.TIMEOUT, "message": "no time left"})
-            continue
+        if not visit.has(url, kind):
+            if not visit.fetches_missing:
+                message = "no kept copy (this run reads kept pages only)"
+                skipped.append({"url": url, "code": NOT_KEPT, "message": message})
+                visited += 1  # as when it was first visited and failed
+                continue
+            if visit.remaining() < _MIN_SECONDS_FOR_SUBPAGE:
+                skipped.append({"url": url, "code": codes.TIMEOUT, "message": "no time left"})
+                continue
         try:
             sub = visit.read(url, kind)
         except FetchError as exc:

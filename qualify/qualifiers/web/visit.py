@@ -67,6 +67,8 @@ class Visit:
         self.fetcher = fetcher
         self.deadline = deadline
         self.cache = cache
+        self.max_age = max_age
+        self.home_kept = False
         reads = cache is not None and (max_age is None or max_age > 0)
         self.kept: Mapping[str, PageCopy] = cache.site(domain, max_age) if reads else {}  # type: ignore[union-attr]
         self.fetched: list[PageCopy] = []
@@ -78,6 +80,14 @@ class Visit:
 
     def remaining(self) -> float:
         return self.fetcher.remaining(self.deadline)
+
+    @property
+    def fetches_missing(self) -> bool:
+        """Whether a page without a kept copy is fetched. Not in a run that takes copies of
+        any age (a rescore) once the homepage came from one: such a run scores what was
+        fetched before, and a subpage missing then (it failed, or time ran out) is
+        missing now too, without a request."""
+        return not (self.max_age is None and self.home_kept)
 
     def has(self, url: str, kind: str) -> bool:
         """Whether ``url`` is read from a kept copy (no request, no time needed)."""
@@ -101,6 +111,7 @@ class Visit:
                 code = copy.error_code or codes.HTTP_4XX
                 raise FetchError(code, copy.error or code, url=copy.final_url or url)
             content = copy.content
+            self.home_kept = self.home_kept or kind == "home"
             return ReadPage(
                 url=copy.final_url or url,
                 redirects=list(copy.redirects),
