@@ -15,9 +15,7 @@ def age_pages(app: Qualify, seconds: float, site: str | None = None) -> None:
     if site is None:
         raw(app).execute("UPDATE pages SET fetched_at = {now} - ?", (seconds,))
     else:
-        raw(app).execute(
-            "UPDATE pages SET fetched_at = {now} - ? WHERE site = ?", (seconds, site)
-        )
+        raw(app).execute("UPDATE pages SET fetched_at = {now} - ? WHERE site = ?", (seconds, site))
 
 
 def test_copies_round_trip_and_a_failure_is_kept_without_content(app: Qualify) -> None:

@@ -111,7 +111,9 @@ def test_diff_names_exactly_the_domains_that_changed(
 ) -> None:
     run_id = rescored(app, stack, source, tmp_path, qualified_at=88, review_at=40)
     found = json.loads(invoke(*stack.cli, "diff", str(source), str(run_id), "--json").stdout)
-    groups = {(g["before"], g["after"]): [d["domain"] for d in g["domains"]] for g in found["groups"]}
+    groups = {
+        (g["before"], g["after"]): [d["domain"] for d in g["domains"]] for g in found["groups"]
+    }
     assert groups == {
         ("qualified", "review"): [f"firm{i}.com" for i in (10, 11, 12, 13, 20, 21, 22)],
         ("unqualified", "review"): [f"firm{i}.com" for i in range(5, 10)],
@@ -126,7 +128,9 @@ def test_diff_names_exactly_the_domains_that_changed(
     assert "firm10.com" in text and "84 → 84" in text
 
     out = tmp_path / "changed.csv"
-    written = invoke(*stack.cli, "diff", str(source), str(run_id), "--format", "csv", "-o", str(out))
+    written = invoke(
+        *stack.cli, "diff", str(source), str(run_id), "--format", "csv", "-o", str(out)
+    )
     assert written.exit_code == 0, written.output
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     header = list(rows[0])
@@ -196,7 +200,9 @@ def test_eval_numbers_worked_out_by_hand(
     }  # fmt: skip
     assert found["missing"] == ["absent.com"]
     assert found["unlabelled_rows"] == 1
-    wrong = {(d["domain"], d["label"], d["verdict"], d["direction"]) for d in found["disagreements"]}
+    wrong = {
+        (d["domain"], d["label"], d["verdict"], d["direction"]) for d in found["disagreements"]
+    }
     assert wrong == {
         ("firm11.com", "not qualified", "qualified", "up"),
         ("firm14.com", "not qualified", "qualified", "up"),
@@ -212,7 +218,9 @@ def test_eval_numbers_worked_out_by_hand(
 
 
 def test_eval_counts_labelled_domains_without_a_verdict(app: Qualify, stack: Stack, tmp_path):
-    run_id = create_run(app, ["permanent-x.com", "firm10.com"], qualifier="tests.sample_qualifiers:by_name")
+    run_id = create_run(
+        app, ["permanent-x.com", "firm10.com"], qualifier="tests.sample_qualifiers:by_name"
+    )
     work_all(app)
     labels = tmp_path / "l.csv"
     labels.write_text("domain,label\npermanent-x.com,yes\nfirm10.com,yes\n")

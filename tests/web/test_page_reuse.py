@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from qualify.errors import TransientError
 from qualify.pagecache import PageCopy
 from qualify.qualifiers.web import WebQualifier
 from qualify.settings import FetchSettings
@@ -40,7 +41,8 @@ def without_signals(result: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "domain", ["acme-freight.example", "fleetbase.example", "gone.example", "forsale-domain.example"]
+    "domain",
+    ["acme-freight.example", "fleetbase.example", "gone.example", "forsale-domain.example"],
 )
 def test_a_second_visit_within_the_age_makes_no_request_and_gives_the_same_result(
     gateway: SiteServer,
@@ -94,7 +96,7 @@ def test_failures_that_are_facts_are_kept_and_ours_are_not(
     kept("fleetbase.example", icp)
     codes = {url: c.error_code for url, c in pages.site("fleetbase.example", None).items()}
     assert "robots_disallowed" in codes.values()
-    with pytest.raises(Exception, match="gateway reports|connect"):
+    with pytest.raises(TransientError, match=r"gateway reports|connect"):
         kept("down.example", icp)  # transient: a failure of the way there, not of the site
     kept_down = pages.site("down.example", None)
     assert "https://down.example/" not in kept_down and "http://down.example/" not in kept_down
