@@ -65,7 +65,7 @@ from qualify.qualifiers.web.crawl import crawl
 from qualify.qualifiers.web.domains import input_domain
 from qualify.qualifiers.web.fetch import Fetcher
 from qualify.qualifiers.web.icp import validate_icp
-from qualify.qualifiers.web.scoring import normalized_icp, score
+from qualify.qualifiers.web.scoring import normalized_icp, score, score_normalized
 from qualify.qualifiers.web.visit import Visit
 from qualify.settings import FetchSettings
 
@@ -175,6 +175,6 @@ class WebQualifier:
                 ) from None
             finally:
                 visit.keep()
-        result = score(signals, icp)
+        result = score_normalized(signals, normalized)
         result["signals"] = signals
         return result
