@@ -122,7 +122,8 @@ def _pushes(found: Evaluation) -> Group:
 def run_diff(found: RunDiff, limit: int) -> Group:
     parts: list[Any] = [
         Text(
-            f"Run {found.run_a} → run {found.run_b}: {found.changed:,} domains changed,"
+            f"Run {found.run_a} → run {found.run_b}: {found.changed:,}"
+            f" domain{'s' if found.changed != 1 else ''} changed,"
             f" {found.unchanged:,} unchanged",
             style="bold",
         )

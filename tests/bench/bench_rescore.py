@@ -67,15 +67,24 @@ def demo_pages() -> dict[str, tuple[str, str]]:
     return found
 
 
-def site_copies(domain: str, pages: dict[str, tuple[str, str]], text: int, rng: random.Random):
-    copies = []
+def parsed_pages(pages: dict[str, tuple[str, str]]) -> dict[str, tuple[str, dict, Any]]:
+    """kind -> (path, signals, links), extracted once (per site only text and URL differ)."""
+    found = {}
     for kind, (path, html) in pages.items():
+        signals, links = extract.parse_page(html, f"https://acme.example.com{path}", kind=kind)
+        found[kind] = (path, signals, links)
+    return found
+
+
+def site_copies(domain: str, parsed: dict[str, tuple[str, dict, Any]], text: int,
+                rng: random.Random) -> list[PageCopy]:  # fmt: skip
+    copies = []
+    for kind, (path, signals, links) in parsed.items():
         url = f"https://{domain}{path}"
-        signals, links = extract.parse_page(html, url, kind=kind)
         filler = " ".join(rng.choice(WORDS) for _ in range(text // 8))
-        signals["text"] = (f"{domain} {signals['text']} {filler}")[:text]
-        signals["word_count"] = max(signals["word_count"], 120 if kind == "home" else 30)
-        document: dict[str, Any] = {"v": COPY_VERSION, "page": signals}
+        page = dict(signals, url=url, text=f"{domain} {signals['text']} {filler}"[:text])
+        page["word_count"] = max(signals["word_count"], 120 if kind == "home" else 30)
+        document: dict[str, Any] = {"v": COPY_VERSION, "page": page}
         if kind == "home":
             document["resource_urls"] = links.resource_urls
             document["link_urls"] = links.link_urls
@@ -85,7 +94,7 @@ def site_copies(domain: str, pages: dict[str, tuple[str, str]], text: int, rng: 
 
 def generate(db: Path, count: int, text: int) -> tuple[list[str], float]:
     """Kept pages for ``count`` domains, and the database file's growth in bytes/domain."""
-    pages = demo_pages()
+    pages = parsed_pages(demo_pages())
     rng = random.Random(14)
     domains = [f"site{i}.example.com" for i in range(count)]
     with Qualify.open(str(db)) as app:

@@ -69,8 +69,9 @@ class Visit:
         self.cache = cache
         self.max_age = max_age
         self.home_kept = False
-        reads = cache is not None and (max_age is None or max_age > 0)
-        self.kept: Mapping[str, PageCopy] = cache.site(domain, max_age) if reads else {}  # type: ignore[union-attr]
+        self.kept: Mapping[str, PageCopy] = {}
+        if cache is not None and (max_age is None or max_age > 0):
+            self.kept = cache.site(domain, max_age)
         self.fetched: list[PageCopy] = []
         self.requests = 0  # pages asked of the network (robots.txt aside)
 
