@@ -52,6 +52,7 @@ _VOCABULARY = (
 )
 WORDS = _VOCABULARY.split(" ")
 BASELINE_SITES = 5000
+ORIGIN = "https://acme.example.com"
 # A dead gateway on loopback: if a page were missing, nothing would leave the machine.
 DEAD_GATEWAY = "http://127.0.0.1:9/fetch?url={url}"
 
@@ -71,7 +72,7 @@ def parsed_pages(pages: dict[str, tuple[str, str]]) -> dict[str, tuple[str, dict
     """kind -> (path, signals, links), extracted once (per site only text and URL differ)."""
     found = {}
     for kind, (path, html) in pages.items():
-        signals, links = extract.parse_page(html, f"https://acme.example.com{path}", kind=kind)
+        signals, links = extract.parse_page(html, f"{ORIGIN}{path}", kind=kind)
         found[kind] = (path, signals, links)
     return found
 
@@ -83,6 +84,8 @@ def site_copies(domain: str, parsed: dict[str, tuple[str, dict, Any]], text: int
         url = f"https://{domain}{path}"
         filler = " ".join(rng.choice(WORDS) for _ in range(text // 8))
         page = dict(signals, url=url, text=f"{domain} {signals['text']} {filler}"[:text])
+        # Its links lead to its own pages, so the crawl finds all four kept.
+        page["nav"] = {k: v.replace(ORIGIN, f"https://{domain}") for k, v in signals["nav"].items()}
         page["word_count"] = max(signals["word_count"], 120 if kind == "home" else 30)
         document: dict[str, Any] = {"v": COPY_VERSION, "page": page}
         if kind == "home":
@@ -128,6 +131,8 @@ def bare_loops(db: Path, domains: list[str]) -> tuple[float, float]:
         signals = [qualifier(domain, icp)["signals"] for domain in sample]
         from_pages = len(sample) / (time.perf_counter() - started)
         qualifier.close()
+    pages_read = sum(len(s.get("pages", [])) for s in signals) / len(signals)
+    assert pages_read == len(KINDS), f"{pages_read} pages read per site, not {len(KINDS)}"
     score(signals[0], icp)
     started = time.perf_counter()
     for item in signals:

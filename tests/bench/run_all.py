@@ -22,6 +22,7 @@ BENCHES = [
     ("Web CPU per page", "bench_web_cpu.py", [], ["--repeat", "50"]),
     ("Status at scale", "bench_status.py", [], ["--jobs", "100000"]),
     ("Recovery", "bench_recovery.py", [], []),
+    ("Rescore", "bench_rescore.py", [], ["--domains", "5000", "--concurrency", "4"]),
 ]
 
 
