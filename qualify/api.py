@@ -19,10 +19,15 @@ from typing import Any, TextIO
 
 from qualify import export, qualifiers
 from qualify.domains import DomainList, InvalidLine
-from qualify.errors import InputError, InvalidStateError
+from qualify.errors import InputError, InvalidStateError, NotFoundError
 from qualify.inputs import load_domains, load_icp, source_name
+from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.settings import Settings
-from qualify.store import Run, RunStatus, Store, WorkerInfo
+from qualify.store import PruneReport, Run, RunStatus, Store, WorkerInfo
+from qualify.tuning import compare, evaluate, labels, rescore
+from qualify.tuning.compare import RunDiff
+from qualify.tuning.evaluate import Evaluation
+from qualify.tuning.rescore import Lineage
 from qualify.worker import Worker, WorkerOptions
 
 FAILED_BY_RECOVER = "run marked failed by `qualify recover --fail`"
@@ -36,6 +41,18 @@ class RunCreated:
     duplicates: int
     invalid: list[InvalidLine]
     invalid_count: int
+
+
+@dataclass(frozen=True)
+class RescoreCreated:
+    run_id: int
+    name: str
+    source_run_id: int
+    qualifier: str
+    queued: int
+    #: Domains with kept pages (scored without fetching); the others are fetched.
+    with_pages: int
+    icp_changes: list[str]
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,8 @@ class RunSummary:
     verdicts: dict[str, int]
     #: The most common error codes of its failed jobs (None when no job failed).
     failures: list[tuple[str, int]] | None
+    #: The run it re-scores and what changed (None for a run made from a domain list).
+    lineage: Lineage | None = None
 
 
 class Qualify:
@@ -117,6 +136,7 @@ class Qualify:
         self.workers = store.workers
         self.activity = store.activity
         self.results = store.results
+        self.pages = store.pages
 
     @classmethod
     def open(
@@ -157,10 +177,14 @@ class Qualify:
         name: str | None = None,
         max_attempts: int = 5,
         backoff: float = 10.0,
+        max_page_age: float | None = DEFAULT_MAX_PAGE_AGE,
     ) -> RunCreated:
-        """Write a prepared run and all its jobs, queued, in one transaction."""
+        """Write a prepared run and all its jobs, queued, in one transaction. Its qualifier
+        may use kept pages up to ``max_page_age`` seconds old (None: any; 0: none)."""
         if max_attempts < 1:
             raise InputError("max_attempts: must be at least 1")
+        if max_page_age is not None and max_page_age < 0:
+            raise InputError("max_page_age: must not be negative")
         domains = prepared.domains
         name = name or prepared.default_name
         run_id = self.runs.create(
@@ -170,6 +194,7 @@ class Qualify:
             domains=domains.domains,
             max_attempts=max_attempts,
             backoff=backoff,
+            max_page_age=max_page_age,
         )
         return RunCreated(
             run_id=run_id,
@@ -179,6 +204,77 @@ class Qualify:
             invalid=domains.invalid,
             invalid_count=domains.invalid_count,
         )
+
+    def rescore(
+        self,
+        source_run_id: int,
+        icp_path: str,
+        *,
+        qualifier: str | None = None,
+        name: str | None = None,
+    ) -> RescoreCreated:
+        """A new run over every domain of run ``source_run_id``, linked to it, judged with
+        the ICP at ``icp_path`` (and ``qualifier``, the source's by default) from kept pages
+        of any age; domains without kept pages are fetched. Everything is checked before
+        the run and all its jobs are written, in one transaction."""
+        source = self.runs.get(source_run_id)
+        prepared = rescore.prepare_rescore(
+            source, self.runs.plan(source_run_id), icp_path, qualifier
+        )
+        name = name or prepared.default_name
+        run_id = self.runs.create_rescore(
+            source,
+            name=name,
+            qualifier=prepared.qualifier,
+            icp=prepared.icp,
+            max_attempts=source.max_attempts,
+            backoff=source.backoff,
+        )
+        return RescoreCreated(
+            run_id=run_id,
+            name=name,
+            source_run_id=source.id,
+            qualifier=prepared.qualifier,
+            queued=source.total,
+            with_pages=self.pages.count_sites_of_run(run_id),
+            icp_changes=prepared.icp_changes,
+        )
+
+    def lineage(self, run: Run) -> Lineage | None:
+        """Where ``run`` comes from, if it is a rescore."""
+        if run.source_run_id is None:
+            return None
+        try:
+            source_plan = self.runs.plan(run.source_run_id)
+        except NotFoundError:
+            return None
+        return rescore.lineage_of(run, self.runs.plan(run.id), source_plan)
+
+    def evaluate(self, run_id: int, labels_path: str) -> Evaluation:
+        """Run ``run_id`` against the labels in the CSV at ``labels_path``."""
+        self.runs.get(run_id)
+        read = labels.read_labels(labels_path)
+        domains = list(read.by_domain)
+        records = [
+            record
+            for start in range(0, len(domains), 1000)
+            for record in self.runs.records_of_domains(run_id, domains[start : start + 1000])
+        ]
+        return evaluate.evaluate(run_id, read, records)
+
+    def diff(self, run_a: int, run_b: int) -> RunDiff:
+        """The domains whose outcome changed from run ``run_a`` to run ``run_b``."""
+        return compare.compare(self.runs, run_a, run_b)
+
+    def export_diff(self, run_a: int, run_b: int, out: TextIO) -> int:
+        """:meth:`diff` as ``export``-compatible CSV rows of ``run_b``; returns how many."""
+        self.runs.get(run_a)
+        self.runs.get(run_b)
+        return compare.write_csv(self.runs, run_a, run_b, out)
+
+    def prune_pages(self, older_than: float, *, dry_run: bool = False) -> PruneReport:
+        """Remove kept pages fetched more than ``older_than`` seconds ago (results stay)."""
+        return self.pages.prune(older_than, dry_run=dry_run)
 
     def cancel(self, run_id: int) -> int:
         run = self.runs.get(run_id)
@@ -221,6 +317,7 @@ class Qualify:
             live_leases=runs.live_leases(run_id),
             verdicts=runs.count_verdicts(run_id),
             failures=runs.count_failures(run_id) if run.failed else None,
+            lineage=self.lineage(run),
         )
 
     # -- working --------------------------------------------------------------------------

@@ -100,16 +100,25 @@ def _write_csv(records: Iterable[JobRecord], out: TextIO, columns: Sequence[str]
     writer.writeheader()
     count = 0
     for record in records:
-        data = row(record)
-        data["reasons"] = REASON_SEPARATOR.join(reason_text(r) for r in record.reasons)
-        if isinstance(record.score, float) and record.score.is_integer():
-            data["score"] = int(record.score)  # "67", not "67.0", in a spreadsheet
-        data["evidence"] = (
-            json.dumps(record.evidence, ensure_ascii=False) if (record.evidence) else ""
-        )
-        writer.writerow(data)
+        writer.writerow(csv_row(record))
         count += 1
     return count
+
+
+def csv_row(record: JobRecord) -> dict[str, Any]:
+    """One export row as the CSV writes it: reasons one per line, evidence as JSON."""
+    data = row(record)
+    data["reasons"] = REASON_SEPARATOR.join(reason_text(r) for r in record.reasons)
+    data["score"] = csv_score(record.score)
+    data["evidence"] = json.dumps(record.evidence, ensure_ascii=False) if record.evidence else ""
+    return data
+
+
+def csv_score(score: float | None) -> float | int | None:
+    """ "67", not "67.0", in a spreadsheet."""
+    if isinstance(score, float) and score.is_integer():
+        return int(score)
+    return score
 
 
 def _write_jsonl(records: Iterable[JobRecord], out: TextIO) -> int:

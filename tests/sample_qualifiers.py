@@ -124,6 +124,22 @@ def _validate(icp: dict) -> None:
 strict.validate_icp = _validate  # type: ignore[attr-defined]
 
 
+def by_threshold(domain: str, icp: dict) -> dict:
+    """``_result``'s score, judged against the ICP's own ``qualified_at`` (default 70) and
+    ``review_at`` (45): a rescore with other thresholds changes exactly the domains whose
+    score lies between the old and the new ones."""
+    result = _result(domain)
+    score = result["score"]
+    result["verdict"] = (
+        "qualified"
+        if score >= icp.get("qualified_at", 70)
+        else "review"
+        if score >= icp.get("review_at", 45)
+        else "unqualified"
+    )
+    return result
+
+
 def env_sleep(domain: str, icp: dict) -> dict:
     """Sleeps ``QUALIFY_TEST_SLEEP`` seconds (default 0): one worker slow, another fast."""
     time.sleep(float(os.environ.get("QUALIFY_TEST_SLEEP", "0")))

@@ -236,7 +236,9 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
         "created_at",
         "updated_at",
         "stuck",
+        "source_run_id",
     }
+    assert run["source_run_id"] is None
     assert (run["id"], run["status"], run["total"], run["completed"], run["failed"]) == (
         run_id,
         "COMPLETED",

@@ -19,6 +19,7 @@ RANKS = {
     "qualify.store": 2,
     "qualify.qualifiers": 2,
     "qualify.worker": 3,
+    "qualify.tuning": 4,
     "qualify.api": 4,
     "qualify.export": 4,
     "qualify.dashboard": 5,

@@ -7,7 +7,18 @@ No logic lives here: it is all in the library (``qualify.api`` and below). The r
 from __future__ import annotations
 
 # Importing the command modules registers their commands on the group.
-from qualify.cli import demo, exporting, repair, run, status, ui, work
+from qualify.cli import demo, exporting, repair, run, status, tuning, ui, work
 from qualify.cli.base import cli, main
 
-__all__ = ["cli", "demo", "exporting", "main", "repair", "run", "status", "ui", "work"]
+__all__ = [
+    "cli",
+    "demo",
+    "exporting",
+    "main",
+    "repair",
+    "run",
+    "status",
+    "tuning",
+    "ui",
+    "work",
+]

@@ -7,17 +7,20 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from qualify.api import Recovery, RunCreated, StatusReport
-from qualify.store import Run, WorkerInfo
+from qualify.api import Recovery, RescoreCreated, RunCreated, StatusReport
+from qualify.store import PageStoreStats, PruneReport, Run, WorkerInfo
 from qualify.timefmt import iso
+from qualify.tuning.compare import RunDiff
+from qualify.tuning.evaluate import Evaluation
+from qualify.tuning.rescore import Lineage
 
 
 def dumps(document: Any) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
-def run_json(run: Run) -> dict[str, Any]:
-    return {
+def run_json(run: Run, lineage: Lineage | None = None) -> dict[str, Any]:
+    document = {
         "id": run.id,
         "name": run.name,
         "status": run.status,
@@ -28,7 +31,17 @@ def run_json(run: Run) -> dict[str, Any]:
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
         "stuck": run.stuck,
+        "source_run_id": run.source_run_id,
     }
+    if lineage is not None:
+        document["lineage"] = {
+            "source_run_id": lineage.source_run_id,
+            "qualifier_before": lineage.qualifier_before,
+            "qualifier": lineage.qualifier_after,
+            "icp_changes": lineage.icp_changes,
+            "text": lineage.describe(),
+        }
+    return document
 
 
 def worker_json(worker: WorkerInfo) -> dict[str, Any]:
@@ -79,4 +92,112 @@ def recovery_json(actions: Iterable[Recovery], *, dry_run: bool) -> dict[str, An
             }
             for a in actions
         ],
+    }
+
+
+def rescore_json(created: RescoreCreated) -> dict[str, Any]:
+    return {
+        "run_id": created.run_id,
+        "name": created.name,
+        "source_run_id": created.source_run_id,
+        "qualifier": created.qualifier,
+        "queued": created.queued,
+        "from_kept_pages": created.with_pages,
+        "to_fetch": created.queued - created.with_pages,
+        "icp_changes": created.icp_changes,
+    }
+
+
+def evaluation_json(found: Evaluation) -> dict[str, Any]:
+    return {
+        "run_id": found.run_id,
+        "labels": found.labels_source,
+        "labelled": found.labelled,
+        "unlabelled_rows": found.unlabelled_rows,
+        "missing": found.missing,
+        "not_judged": [{"domain": d, "state": state} for d, state in found.not_judged],
+        "judged": found.judged,
+        "agreed": found.agreed,
+        "agreement": found.agreement,
+        "confusion": found.confusion,
+        "qualified": {
+            "true_positives": found.true_positives,
+            "false_positives": found.false_positives,
+            "false_negatives": found.false_negatives,
+            "precision": found.precision,
+            "recall": found.recall,
+        },
+        "disagreements": [
+            {
+                "domain": d.domain,
+                "label": d.label,
+                "verdict": d.verdict,
+                "score": d.score,
+                "direction": d.direction,
+                "reasons": d.reasons,
+            }
+            for d in found.disagreements
+        ],
+        "criteria": [
+            {
+                "criterion": p.criterion,
+                "direction": p.direction,
+                "count": p.count,
+                "outcomes": p.outcomes,
+                "domains": p.domains,
+            }
+            for p in found.pushes
+        ],
+    }
+
+
+def diff_json(found: RunDiff) -> dict[str, Any]:
+    return {
+        "run_a": found.run_a,
+        "run_b": found.run_b,
+        "changed": found.changed,
+        "unchanged": found.unchanged,
+        "groups": [
+            {
+                "before": before,
+                "after": after,
+                "count": len(changes),
+                "domains": [
+                    {
+                        "domain": c.domain,
+                        "score_before": c.score_before,
+                        "score_after": c.score_after,
+                        "reasons_changed": [
+                            {"criterion": r.criterion, "before": r.before, "after": r.after}
+                            for r in c.reasons
+                        ],
+                    }
+                    for c in changes
+                ],
+            }
+            for (before, after), changes in found.groups.items()
+        ],
+    }
+
+
+def page_store_json(stats: PageStoreStats) -> dict[str, Any]:
+    return {
+        "pages": stats.pages,
+        "sites": stats.sites,
+        "documents": stats.contents,
+        "stored_bytes": stats.stored_bytes,
+        "raw_bytes": stats.raw_bytes,
+        "oldest": iso(stats.oldest),
+    }
+
+
+def prune_json(report: PruneReport) -> dict[str, Any]:
+    return {
+        "dry_run": report.dry_run,
+        "older_than_seconds": report.older_than,
+        "pages": report.pages,
+        "sites": report.sites,
+        "documents": report.contents,
+        "freed_bytes": report.freed_bytes,
+        "remaining": page_store_json(report.remaining),
     }

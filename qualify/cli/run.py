@@ -43,6 +43,13 @@ from qualify.worker import WorkerOptions
     show_default=True,
     help="First retry delay; doubles each attempt, with jitter.",
 )
+@click.option(
+    "--max-page-age",
+    type=DURATION,
+    default="30d",
+    show_default=True,
+    help="Use a kept copy of a page fetched this recently instead of fetching it; 0: never.",
+)
 @click.option("--wait", is_flag=True, help="Also work the run here, with a progress bar.")
 @concurrency_option("Jobs at once with --wait.")
 @fetch_options
@@ -56,6 +63,7 @@ def run(
     qualifier: str | None,
     max_attempts: int,
     backoff: float,
+    max_page_age: float,
     wait: bool,
     concurrency: int,
     fetch_via: str | None,
@@ -76,7 +84,13 @@ def run(
     # Fetch settings are checked before anything is written, too.
     resolved = fetch_settings(fetch_via, allow_private_networks) if wait else settings()
     with open_app(with_settings=resolved) as app:
-        created = app.create_run(prepared, name=name, max_attempts=max_attempts, backoff=backoff)
+        created = app.create_run(
+            prepared,
+            name=name,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            max_page_age=max_page_age,
+        )
         if as_json and not wait:
             click.echo(documents.dumps(documents.created_json(created)))
         elif not as_json:

@@ -59,9 +59,10 @@ def status(
                                                stuck_after))  # fmt: skip
             return
         report = app.status(run_id, stuck_after=stuck_after)
+        lineage = app.lineage(report.runs[0]) if run_id is not None else None
     if as_json:
         document = (
-            documents.run_json(report.runs[0])
+            documents.run_json(report.runs[0], lineage)
             if run_id is not None
             else documents.status_json(report)
         )

@@ -63,6 +63,7 @@ def runs_table(runs: list[Run], now: float) -> Table:
         table,
         ("ID", "right"),
         ("NAME", "left"),
+        ("FROM", "right"),
         ("STATUS", "left"),
         ("PROGRESS", "right"),
         ("DONE", "right"),
@@ -78,6 +79,7 @@ def runs_table(runs: list[Run], now: float) -> Table:
         table.add_row(
             str(run.id),
             Text(run.name, no_wrap=True, overflow="ellipsis"),
+            "" if run.source_run_id is None else f"↻{run.source_run_id}",
             status,
             progress_text(run),
             f"{run.completed:,}",
@@ -158,6 +160,10 @@ def run_summary(summary: RunSummary, stuck_after: float | None = None) -> Group:
         ("Run", f"{run.id}  {run.name}"),
         ("Status", status),
         ("Qualifier", run.qualifier),
+    ]
+    if summary.lineage is not None:
+        rows.append(("Lineage", summary.lineage.describe()))
+    rows += [
         ("Progress", progress_text(run)),
         ("Completed", f"{run.completed:,} ({run.qualified:,} qualified)"),
     ]
@@ -172,6 +178,7 @@ def run_summary(summary: RunSummary, stuck_after: float | None = None) -> Group:
         ("Jobs", ", ".join(f"{n:,} {state}" for state, n in sorted(summary.states.items()))),
         ("Live leases", str(summary.live_leases)),
         ("Attempts", f"up to {run.max_attempts}, backoff from {run.backoff:g}s"),
+        ("Kept pages", _page_age(run.max_page_age)),
         ("Created", f"{iso(run.created_at)} ({ago(now - run.created_at)} ago)"),
         ("Last change", f"{iso(run.updated_at)} ({ago(now - run.updated_at)} ago)"),
     ]
@@ -189,6 +196,14 @@ def run_summary(summary: RunSummary, stuck_after: float | None = None) -> Group:
             )
         )
     return Group(*parts)
+
+
+def _page_age(max_page_age: float | None) -> str:
+    if max_page_age is None:
+        return "used whatever their age"
+    if max_page_age == 0:
+        return "not used (every page fetched)"
+    return f"used when younger than {ago(max_page_age)}"
 
 
 def _verdict_counts(verdicts: dict[str, int]) -> Text:

@@ -5,13 +5,21 @@ A qualifier is a callable ``(domain: str, icp: dict) -> dict``. It may also carr
 ``qualify run`` calls it (through :func:`check`) before writing anything, and may carry a
 ``close()`` that :func:`close` calls when its worker stops.
 
-Built-in qualifiers are classes built from the settings, once per worker
-(``from_settings(settings)``); ``MODULE:CALLABLE`` names a plain callable, used as it is.
+Built-in qualifiers are classes built from the settings and the page store, once per worker
+(``from_settings(settings)``, or ``from_settings(settings, pages=...)`` for one that keeps
+the pages it fetches); ``MODULE:CALLABLE`` names a plain callable, used as it is, or such a
+class (anything with ``from_settings``), built the same way.
+
+A qualifier that keeps the pages it fetches (``web``) gets the worker's
+:class:`qualify.pagecache.PageCache`, and may carry ``for_run(max_page_age)``, returning the
+qualifier as one run wants it: reusing kept pages up to that age (None: any age, as a
+rescore does; 0: always fetch). :func:`for_run` applies it.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from qualify.errors import ICPError, InputError, PermanentError
 
 if TYPE_CHECKING:
+    from qualify.pagecache import PageCache
     from qualify.settings import Settings
 
 Qualifier = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -34,15 +43,35 @@ DEFAULT_QUALIFIER: str | None = "web"
 VERDICTS = ("qualified", "review", "unqualified", "unknown")
 
 
-def load(name: str, settings: Settings) -> Qualifier:
-    """The qualifier called ``name``, ready to call: a built-in is built from ``settings``
-    (call :func:`close` when done with it), a ``MODULE:CALLABLE`` is returned as it is."""
+def load(name: str, settings: Settings, pages: PageCache | None = None) -> Qualifier:
+    """The qualifier called ``name``, ready to call: a built-in (or any class with a
+    ``from_settings``) is built from ``settings`` and ``pages``, the page store it may keep
+    fetched pages in (call :func:`close` when done with it); a plain ``MODULE:CALLABLE`` is
+    returned as it is."""
     target = resolve(name)
-    if name in BUILTIN:
-        qualifier: Qualifier = target.from_settings(settings)
+    builder = getattr(target, "from_settings", None)
+    if builder is not None and callable(builder):
+        # Only a builder that asks for the page store (a ``pages`` parameter) is given it.
+        takes_pages = "pages" in inspect.signature(builder).parameters
+        qualifier: Qualifier = builder(settings, pages=pages) if takes_pages else builder(settings)
         return qualifier
     plain: Qualifier = target
     return plain
+
+
+def for_run(qualifier: Qualifier, *, max_page_age: float | None) -> Qualifier:
+    """``qualifier`` as a run calls it: one that keeps pages (``for_run``) reuses kept pages
+    up to ``max_page_age`` seconds old (None: any age; 0: none); any other, as it is."""
+    binder = getattr(qualifier, "for_run", None)
+    if callable(binder):
+        bound: Qualifier = binder(max_page_age)
+        return bound
+    return qualifier
+
+
+def works_from_pages(name: str) -> bool:
+    """Whether the qualifier ``name`` can judge from kept pages (a rescore without fetching)."""
+    return callable(getattr(resolve(name), "for_run", None))
 
 
 def check(name: str, icp: Any) -> None:

@@ -5,8 +5,9 @@
 
 :class:`Store` opens the database and the queue that delivers its job ids, brings the schema
 up to date, and holds one object per table group: ``jobs`` (every job state change),
-``runs``, ``workers``, ``activity`` (read-only views for the live dashboard) and ``results``
-(a run's results a page at a time).
+``runs``, ``workers``, ``activity`` (read-only views for the live dashboard), ``results``
+(a run's results a page at a time) and ``pages`` (the page store: copies of fetched pages,
+shared by every run).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from qualify.store.activity import Activity
 from qualify.store.database import Database, open_database
 from qualify.store.jobs import Jobs
 from qualify.store.migrations import migrate
+from qualify.store.pages import Pages, PageStoreStats, PruneReport
 from qualify.store.results import (
     OUTCOMES,
     SORTS,
@@ -33,6 +35,7 @@ from qualify.store.values import (
     JobRecord,
     LeaseInfo,
     Outcome,
+    OutcomeChange,
     ReclaimReport,
     Recorded,
     Round,
@@ -52,6 +55,7 @@ class Store:
         self.workers = Workers(database)
         self.activity = Activity(database)
         self.results = Results(database)
+        self.pages = Pages(database)
 
     @classmethod
     def open(cls, db: str, queue: str | None = None, *, create: bool = True) -> Store:
@@ -87,7 +91,11 @@ __all__ = [
     "Jobs",
     "LeaseInfo",
     "Outcome",
+    "OutcomeChange",
+    "PageStoreStats",
+    "Pages",
     "Provenance",
+    "PruneReport",
     "ReclaimReport",
     "Recorded",
     "ResultFilter",

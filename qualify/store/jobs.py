@@ -40,6 +40,10 @@ class Jobs:
         db = self.database
         now = db.now()
         db.insert_many("insert_jobs", ((run_id, domain, "queued", now) for domain in domains))
+        self._enqueue_run(run_id)
+
+    def _enqueue_run(self, run_id: int) -> None:
+        db = self.database
         if self.queue.transactional:
             crash_point("run.before_enqueue")
             db.execute(
@@ -48,6 +52,13 @@ class Jobs:
             )
         else:
             db.after_commit(lambda: self._push_after_commit(run_id))
+
+    def insert_from_run(self, run_id: int, source_run_id: int) -> None:
+        """Insert, queued, a job for every domain of run ``source_run_id`` (a rescore), and
+        enqueue them. Call inside the run's transaction."""
+        db = self.database
+        db.execute("insert_jobs_from_run", {"run_id": run_id, "source_run_id": source_run_id})
+        self._enqueue_run(run_id)
 
     def _push_after_commit(self, run_id: int) -> None:
         # Between the commit and this push a crash loses messages, not jobs: the reconciler

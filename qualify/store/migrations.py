@@ -112,11 +112,54 @@ def m004_results_by_score(database: Database) -> None:
     )
 
 
+def m005_page_store(database: Database) -> None:
+    # Copies of fetched pages, shared by every run (qualify/store/pages.py). A page row per
+    # URL (its newest copy); its document, compressed, in page_contents under its hash, so
+    # a page fetched again unchanged, or two URLs that give the same document, are stored
+    # once. A failure that is a fact about the site (a 404) is a page row with no content.
+    database.run_ddl(
+        """CREATE TABLE page_contents (
+            hash TEXT PRIMARY KEY,
+            body {BLOB} NOT NULL,
+            raw_bytes INTEGER NOT NULL,
+            stored_bytes INTEGER NOT NULL,
+            created_at {DOUBLE} NOT NULL
+        )""",
+        """CREATE TABLE pages (
+            url TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            final_url TEXT,
+            status INTEGER,
+            redirects TEXT,
+            error_code TEXT,
+            error TEXT,
+            content_hash TEXT,
+            fetched_at {DOUBLE} NOT NULL
+        )""",
+        "CREATE INDEX pages_site ON pages (site)",
+        "CREATE INDEX pages_fetched_at ON pages (fetched_at)",
+        "CREATE INDEX pages_content_hash ON pages (content_hash)",
+    )
+
+
+def m006_run_lineage_and_page_age(database: Database) -> None:
+    # source_run_id: the run a rescore re-scores (NULL for a run made from a domain list).
+    # max_page_age: how old a kept page may be for the run to use it instead of fetching
+    # (NULL: any age, as a rescore wants; 0: always fetch). Older runs keep 30 days.
+    database.run_ddl(
+        "ALTER TABLE runs ADD COLUMN source_run_id {BIGINT}",
+        "ALTER TABLE runs ADD COLUMN max_page_age {DOUBLE} DEFAULT 2592000",
+        "CREATE INDEX runs_source ON runs (source_run_id)",
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_run_lease_indexes,
     m003_unindex_queued_jobs,
     m004_results_by_score,
+    m005_page_store,
+    m006_run_lineage_and_page_age,
 ]
 
 

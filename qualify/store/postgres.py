@@ -32,6 +32,7 @@ class PostgresDatabase(Database):
         "PK": "BIGSERIAL PRIMARY KEY",
         "DOUBLE": "DOUBLE PRECISION",
         "BIGINT": "BIGINT",
+        "BLOB": "BYTEA",
     }
 
     @classmethod

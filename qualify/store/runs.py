@@ -7,9 +7,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from qualify.errors import NotFoundError
+from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.store.database import Database, json_array
 from qualify.store.jobs import Jobs
-from qualify.store.values import JobRecord, Run, RunPlan
+from qualify.store.values import JobRecord, OutcomeChange, Run, RunPlan
 
 
 class Runs:
@@ -26,23 +27,61 @@ class Runs:
         domains: Sequence[str],
         max_attempts: int,
         backoff: float,
+        max_page_age: float | None = DEFAULT_MAX_PAGE_AGE,
     ) -> int:
         """Create a run and all its jobs, queued, in one transaction: all or nothing."""
         db = self.database
         with db.write():
-            run_id = int(
-                db.value(
-                    "insert_run",
-                    name=name,
-                    qualifier=qualifier,
-                    icp=json.dumps(icp, ensure_ascii=False),
-                    total=len(domains),
-                    max_attempts=max_attempts,
-                    backoff=backoff,
-                )
+            run_id = self._insert(
+                name, qualifier, icp, len(domains), max_attempts, backoff, max_page_age, None
             )
             self.jobs.insert(run_id, domains)
         return run_id
+
+    def create_rescore(
+        self,
+        source: Run,
+        *,
+        name: str,
+        qualifier: str,
+        icp: dict[str, Any],
+        max_attempts: int,
+        backoff: float,
+    ) -> int:
+        """A run over every domain of ``source``, linked to it, that takes kept pages of any
+        age: created with all its jobs, queued, in one transaction."""
+        db = self.database
+        with db.write():
+            run_id = self._insert(
+                name, qualifier, icp, source.total, max_attempts, backoff, None, source.id
+            )
+            self.jobs.insert_from_run(run_id, source.id)
+        return run_id
+
+    def _insert(
+        self,
+        name: str,
+        qualifier: str,
+        icp: dict[str, Any],
+        total: int,
+        max_attempts: int,
+        backoff: float,
+        max_page_age: float | None,
+        source_run_id: int | None,
+    ) -> int:
+        return int(
+            self.database.value(
+                "insert_run",
+                name=name,
+                qualifier=qualifier,
+                icp=json.dumps(icp, ensure_ascii=False),
+                total=total,
+                max_attempts=max_attempts,
+                backoff=backoff,
+                max_page_age=max_page_age,
+                source_run_id=source_run_id,
+            )
+        )
 
     def get(self, run_id: int, *, stuck_after: float | None = None) -> Run:
         row = self.database.row(
@@ -125,6 +164,25 @@ class Runs:
                 include_failed="failed" in wanted,
                 verdicts=json_array(v for v in wanted if v != "failed"),
             )
+        return (JobRecord.from_row(row) for row in rows)
+
+    def records_of_domains(self, run_id: int, domains: Sequence[str]) -> list[JobRecord]:
+        """The jobs of run ``run_id`` for ``domains`` (those it has), with their results."""
+        self.get(run_id)
+        rows = self.database.rows("records_of_domains", run_id=run_id, domains=json_array(domains))
+        return [JobRecord.from_row(row) for row in rows]
+
+    def changed_outcomes(self, run_a: int, run_b: int) -> Iterator[OutcomeChange]:
+        """Every domain of ``run_a`` whose outcome (verdict, or job state without a result)
+        is different in ``run_b``, or that ``run_b`` lacks; streamed, in ``run_a``'s order."""
+        self.get(run_a)
+        self.get(run_b)
+        rows = self.database.stream("changed_verdicts", run_a=run_a, run_b=run_b)
+        return (OutcomeChange.from_row(row) for row in rows)
+
+    def only_in_second(self, run_a: int, run_b: int) -> Iterator[JobRecord]:
+        """The jobs of ``run_b`` whose domain ``run_a`` does not have."""
+        rows = self.database.stream("domains_only_in_second_run", run_a=run_a, run_b=run_b)
         return (JobRecord.from_row(row) for row in rows)
 
     # Last in the class: from here on, `list` in an annotation would mean this method.

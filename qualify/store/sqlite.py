@@ -24,6 +24,7 @@ class SqliteDatabase(Database):
         "PK": "INTEGER PRIMARY KEY AUTOINCREMENT",
         "DOUBLE": "REAL",
         "BIGINT": "INTEGER",
+        "BLOB": "BLOB",
     }
 
     def __init__(self, db: peewee.Database, url: str) -> None:

@@ -50,6 +50,10 @@ class Run:
     created_at: float
     updated_at: float
     finished_at: float | None
+    #: The run a rescore re-scores (None for a run made from a domain list).
+    source_run_id: int | None
+    #: How old a kept page may be for this run to use it (None: any age; 0: always fetch).
+    max_page_age: float | None
     stuck: bool = False
 
     @classmethod
@@ -78,6 +82,9 @@ class RunPlan:
     icp: dict[str, Any]
     max_attempts: int
     backoff: float
+    #: How old a kept page may be for this run to use it (None: any age; 0: always fetch).
+    max_page_age: float | None = None
+    source_run_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> RunPlan:
@@ -87,6 +94,8 @@ class RunPlan:
             icp=json.loads(row["icp"]),
             max_attempts=row["max_attempts"],
             backoff=row["backoff"],
+            max_page_age=row["max_page_age"],
+            source_run_id=row["source_run_id"],
         )
 
 
@@ -118,6 +127,31 @@ class JobRecord:
             reasons=json.loads(row["reasons"]) if row["reasons"] else [],
             evidence=json.loads(row["evidence"]) if row["evidence"] else {},
             extra=json.loads(row["extra"]) if row["extra"] else {},
+        )
+
+
+@dataclass(frozen=True)
+class OutcomeChange:
+    """A domain whose outcome differs between two runs: the first run's verdict (or job
+    state), score and reasons, and the second run's record (``None`` if it lacks the domain)."""
+
+    domain: str
+    before: str
+    score_before: float | None
+    reasons_before: list[Any]
+    after: str | None
+    record: JobRecord | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> OutcomeChange:
+        record = JobRecord.from_row(row) if row["job_id"] is not None else None
+        return cls(
+            domain=row["domain"],
+            before=row["outcome_a"],
+            score_before=row["score_a"],
+            reasons_before=json.loads(row["reasons_a"]) if row["reasons_a"] else [],
+            after=row["outcome_b"],
+            record=record,
         )
 
 

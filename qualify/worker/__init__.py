@@ -59,7 +59,7 @@ class Worker:
         self.id = f"{self.hostname}:{os.getpid()}:{secrets.token_hex(3)}"
         self.state = WorkerState(store, self.options, self.id)
         self.interrupted = False
-        self.context = RunContext(store.runs, settings)
+        self.context = RunContext(store.runs, settings, store.pages)
         self.executors = Executors(self.state, self.context)
         self.heartbeat = Heartbeat(self.state, self.executors)
         self.maintenance = Maintenance(self.state)

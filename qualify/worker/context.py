@@ -1,21 +1,28 @@
-"""Run plans and qualifiers, loaded once and shared by every executor thread."""
+"""Run plans and qualifiers, loaded once and shared by every executor thread.
+
+Qualifiers are built with the store's page store (``qualify.store.pages``), so those that
+keep the pages they fetch (``web``) read and write kept copies; each run gets its qualifier
+bound to the run's ``max_page_age`` (a rescore takes copies of any age)."""
 
 from __future__ import annotations
 
 import threading
 
 from qualify import qualifiers
+from qualify.pagecache import PageCache
 from qualify.qualifiers import Qualifier
 from qualify.settings import Settings
 from qualify.store import RunPlan, Runs
 
 
 class RunContext:
-    def __init__(self, runs: Runs, settings: Settings) -> None:
+    def __init__(self, runs: Runs, settings: Settings, pages: PageCache | None = None) -> None:
         self.runs = runs
         self.settings = settings
+        self.pages = pages
         self._plans: dict[int, RunPlan] = {}
         self._qualifiers: dict[str, Qualifier] = {}
+        self._bound: dict[int, Qualifier] = {}
         self._lock = threading.Lock()
 
     def plan(self, run_id: int) -> RunPlan:
@@ -31,12 +38,26 @@ class RunContext:
         qualifier = self._qualifiers.get(name)
         if qualifier is None:
             with self._lock:
-                qualifier = self._qualifiers.get(name) or qualifiers.load(name, self.settings)
+                qualifier = self._qualifiers.get(name) or qualifiers.load(
+                    name, self.settings, self.pages
+                )
                 self._qualifiers[name] = qualifier
         return qualifier
+
+    def qualifier_for(self, plan: RunPlan) -> Qualifier:
+        """The run's qualifier, bound to its page age; raises InputError as ``qualifier``."""
+        bound = self._bound.get(plan.id)
+        if bound is None:
+            bound = qualifiers.for_run(
+                self.qualifier(plan.qualifier), max_page_age=plan.max_page_age
+            )
+            with self._lock:
+                self._bound[plan.id] = bound
+        return bound
 
     def close(self) -> None:
         with self._lock:
             built, self._qualifiers = list(self._qualifiers.values()), {}
+            self._bound = {}
         for qualifier in built:
             qualifiers.close(qualifier)

@@ -76,7 +76,7 @@ class Executors:
     def _produce(self, job: ClaimedJob) -> QualifierResult | BaseException:
         plan = self.context.plan(job.run_id)
         try:
-            qualifier = self.context.qualifier(plan.qualifier)
+            qualifier = self.context.qualifier_for(plan)
         except InputError as exc:
             # Perhaps only this machine lacks the module: retry, maybe on another worker.
             return TransientError(str(exc), code="qualifier_unavailable")

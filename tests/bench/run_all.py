@@ -23,6 +23,7 @@ BENCHES = [
     ("Status at scale", "bench_status.py", [], ["--jobs", "100000"]),
     ("Web page latency", "bench_ui.py", [], ["--jobs", "100000", "--requests", "100"]),
     ("Recovery", "bench_recovery.py", [], []),
+    ("Rescore", "bench_rescore.py", [], ["--domains", "5000", "--concurrency", "4"]),
 ]
 
 

@@ -8,6 +8,12 @@ careers), extracts signals, and scores them with :func:`score`, which is pure:
 One instance is meant to be shared by all of a worker's threads (it is thread-safe and
 owns the HTTP clients, per-host pacing and robots.txt cache); ``close()`` releases it.
 
+Given a page cache (``WebQualifier(settings, pages)``; the worker passes the store's page
+store) it reads each page from a kept copy younger than ``max_page_age`` (30 days; None:
+any age, as a rescore does; 0: always fetch) instead of fetching it, and keeps what it
+fetched (see :mod:`qualify.qualifiers.web.visit`). ``for_run(max_page_age)`` gives the same
+qualifier, sharing its HTTP clients, with another age.
+
 Result: ``score`` (0-100 or None), ``verdict`` (qualified / review / unqualified /
 unknown), ``tier`` (A-D), ``confidence`` (0-1), ``error`` (a taxonomy code or None),
 ``reasons`` (``{criterion, outcome, points, evidence, source_url}``), ``evidence`` (a
@@ -52,40 +58,33 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from qualify.errors import ICPError, PermanentError, TransientError
+from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.qualifiers.web import codes, site_signals
 from qualify.qualifiers.web.codes import FetchError
 from qualify.qualifiers.web.crawl import crawl
 from qualify.qualifiers.web.domains import input_domain
 from qualify.qualifiers.web.fetch import Fetcher
 from qualify.qualifiers.web.icp import validate_icp
-from qualify.qualifiers.web.scoring import normalized_icp, score
+from qualify.qualifiers.web.scoring import normalized_icp, score, score_normalized
+from qualify.qualifiers.web.visit import Visit
 from qualify.settings import FetchSettings
 
 if TYPE_CHECKING:
+    from qualify.pagecache import PageCache
     from qualify.settings import Settings
 
 __all__ = ["WebQualifier", "score", "validate_icp"]
 
 
-class WebQualifier:
-    """The ``web`` qualifier, built from its fetch settings; see the module docstring."""
-
-    #: Checks an ICP (raises :class:`qualify.errors.ICPError`); needs no instance.
-    validate_icp = staticmethod(validate_icp)
+class _SharedFetcher:
+    """The one Fetcher of a qualifier and its views (``for_run``), made on first use."""
 
     def __init__(self, settings: FetchSettings) -> None:
         self.settings = settings
         self._fetcher: Fetcher | None = None
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WebQualifier:
-        """What the built-in name ``web`` builds (see :func:`qualify.qualifiers.load`)."""
-        return cls(settings.fetch)
-
-    @property
-    def fetcher(self) -> Fetcher:
-        """The one Fetcher of this qualifier, made on first use by whichever thread is first."""
+    def get(self) -> Fetcher:
         fetcher = self._fetcher
         if fetcher is None:
             with self._lock:
@@ -95,11 +94,53 @@ class WebQualifier:
         return fetcher
 
     def close(self) -> None:
-        """Close the HTTP clients; a later call starts new ones."""
         with self._lock:
             fetcher, self._fetcher = self._fetcher, None
         if fetcher is not None:
             fetcher.close()
+
+
+class WebQualifier:
+    """The ``web`` qualifier, built from its fetch settings; see the module docstring."""
+
+    #: Checks an ICP (raises :class:`qualify.errors.ICPError`); needs no instance.
+    validate_icp = staticmethod(validate_icp)
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        pages: PageCache | None = None,
+        *,
+        max_page_age: float | None = DEFAULT_MAX_PAGE_AGE,
+        _shared: _SharedFetcher | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pages = pages
+        self.max_page_age = max_page_age
+        self._shared = _shared or _SharedFetcher(settings)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, pages: PageCache | None = None) -> WebQualifier:
+        """What the built-in name ``web`` builds (see :func:`qualify.qualifiers.load`)."""
+        return cls(settings.fetch, pages)
+
+    def for_run(self, max_page_age: float | None) -> WebQualifier:
+        """This qualifier reusing kept pages up to ``max_page_age`` seconds old (None: any
+        age; 0: none), sharing its HTTP clients, pacing and robots.txt cache."""
+        if max_page_age == self.max_page_age:
+            return self
+        return WebQualifier(
+            self.settings, self.pages, max_page_age=max_page_age, _shared=self._shared
+        )
+
+    @property
+    def fetcher(self) -> Fetcher:
+        """The one Fetcher of this qualifier, made on first use by whichever thread is first."""
+        return self._shared.get()
+
+    def close(self) -> None:
+        """Close the HTTP clients; a later call starts new ones."""
+        self._shared.close()
 
     def __enter__(self) -> WebQualifier:
         return self
@@ -125,13 +166,15 @@ class WebQualifier:
                                        "error": None, "pages": []}  # fmt: skip
         else:
             fetcher = self.fetcher
-            deadline = fetcher.new_deadline()
+            visit = Visit(host, fetcher, fetcher.new_deadline(), self.pages, self.max_page_age)
             try:
-                signals = crawl(host, fetcher, deadline)
+                signals = crawl(host, visit)
             except FetchError as exc:
                 raise TransientError(
                     f"{host}: {exc.message}", code=exc.code, retry_after=exc.retry_after
                 ) from None
-        result = score(signals, icp)
+            finally:
+                visit.keep()
+        result = score_normalized(signals, normalized)
         result["signals"] = signals
         return result

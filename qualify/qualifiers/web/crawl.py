@@ -1,7 +1,9 @@
 """Visit one domain: find a working homepage, read up to three same-site pages, merge.
 
 Permanent outcomes (parked, bot wall, 4xx, ...) come back as failure signals; transient
-ones are raised as FetchError for the qualifier to turn into TransientError.
+ones are raised as FetchError for the qualifier to turn into TransientError. Every page is
+read through the :class:`~qualify.qualifiers.web.visit.Visit`, which takes a kept copy when
+the run allows one and fetches otherwise.
 """
 
 from __future__ import annotations
@@ -9,16 +11,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from qualify.qualifiers.web import codes, extract, site_signals, walls
+from qualify.qualifiers.web import codes, site_signals, walls
 from qualify.qualifiers.web.codes import FetchError
 from qualify.qualifiers.web.domains import host_of, is_apex, same_site
-from qualify.qualifiers.web.fetch import Fetcher, Page
+from qualify.qualifiers.web.visit import ReadPage, Visit
 
 # Failures worth trying the next start URL for (another scheme or the www. host).
-_FALL_THROUGH = {
+_FALL_THROUGH = frozenset({
     codes.DNS_NXDOMAIN, codes.DNS_TEMPORARY, codes.CONNECT_FAILED, codes.TLS_INVALID,
     codes.TIMEOUT,
-}  # fmt: skip
+})  # fmt: skip
 _DNS = {codes.DNS_NXDOMAIN, codes.DNS_TEMPORARY}
 # When every start URL failed, report the most telling failure.
 _RANK = [
@@ -28,6 +30,8 @@ _RANK = [
 # Which same-site pages to read, best first; at most ``max_extra_pages`` of them.
 PAGE_ORDER = ("about", "legal", "pricing", "careers", "contact")
 THIN_WORDS = 30
+# A subpage a rescore skips because it has no kept copy (see Visit.fetches_missing).
+NOT_KEPT = "not_kept"
 _MIN_SECONDS_FOR_SUBPAGE = 1.0
 
 
@@ -45,18 +49,22 @@ def _best_error(errors: list[FetchError]) -> FetchError:
     return min(ranked, key=lambda e: _RANK.index(e.code))
 
 
-def fetch_homepage(domain: str, fetcher: Fetcher, deadline: float) -> Page:
+def fetch_homepage(domain: str, visit: Visit) -> ReadPage:
+    urls = start_urls(domain)
+    kept = visit.kept_start(urls, _FALL_THROUGH)
+    if kept is not None:
+        urls = [kept]
     errors: list[FetchError] = []
     dead_hosts: set[str] = set()
-    for url in start_urls(domain):
+    for url in urls:
         host = host_of(url)
         if host in dead_hosts:
             continue
-        if fetcher.remaining(deadline) <= 0:
+        if visit.remaining() <= 0:
             errors.append(FetchError(codes.TIMEOUT, "deadline passed", url=url))
             break
         try:
-            return fetcher.fetch_page(url, deadline)
+            return visit.read(url, "home")
         except FetchError as exc:
             errors.append(exc)
             if exc.code in _DNS:
@@ -83,23 +91,20 @@ def _plan(nav: dict[str, str], home_url: str) -> list[tuple[str, str]]:
     return chosen
 
 
-def crawl(domain: str, fetcher: Fetcher, deadline: float) -> dict[str, Any]:
+def crawl(domain: str, visit: Visit) -> dict[str, Any]:
     """Signals for ``domain``; raises FetchError only for transient failures."""
     try:
-        home = fetch_homepage(domain, fetcher, deadline)
+        home = fetch_homepage(domain, visit)
     except FetchError as exc:
         if exc.transient:
             raise
         return site_signals.failure_signals(domain, exc.code, exc.message, exc.url)
 
-    page, links = extract.parse_page(
-        home.html, home.url, kind="home", headers=home.headers, cookies=home.cookies,
-        utf8=home.utf8,
-    )  # fmt: skip
+    page = home.signals
     parked = walls.detect_parked(
         page["text"] + " " + page["title"],
-        [*home.redirects, home.url, *links.resource_urls],
-        links.link_urls,
+        [*home.redirects, home.url, *home.resource_urls],
+        home.link_urls,
         page["word_count"],
     )
     if parked:
@@ -111,14 +116,20 @@ def crawl(domain: str, fetcher: Fetcher, deadline: float) -> dict[str, Any]:
     pages = [page]
     skipped: list[dict[str, str]] = []
     visited = 0
-    for kind, url in _plan(links.nav, home.url):
-        if visited >= fetcher.settings.max_extra_pages:
+    for kind, url in _plan(page["nav"], home.url):
+        if visited >= visit.max_extra_pages:
             break
-        if fetcher.remaining(deadline) < _MIN_SECONDS_FOR_SUBPAGE:
-            skipped.append({"url": url, "code": codes.TIMEOUT, "message": "no time left"})
-            continue
+        if not visit.has(url, kind):
+            if not visit.fetches_missing:
+                message = "no kept copy (this run reads kept pages only)"
+                skipped.append({"url": url, "code": NOT_KEPT, "message": message})
+                visited += 1  # as when it was first visited and failed
+                continue
+            if visit.remaining() < _MIN_SECONDS_FOR_SUBPAGE:
+                skipped.append({"url": url, "code": codes.TIMEOUT, "message": "no time left"})
+                continue
         try:
-            sub = fetcher.fetch_page(url, deadline)
+            sub = visit.read(url, kind)
         except FetchError as exc:
             # A broken subpage costs that page's signals, not the domain's verdict. A page
             # robots.txt forbids was never requested, so the next candidate takes its place.
@@ -129,11 +140,7 @@ def crawl(domain: str, fetcher: Fetcher, deadline: float) -> dict[str, Any]:
         if not same_site(host_of(sub.url), host_of(home.url)):
             skipped.append({"url": url, "code": "offsite", "message": f"went to {sub.url}"})
             continue
-        signals, _ = extract.parse_page(
-            sub.html, sub.url, kind=kind, headers=sub.headers, cookies=sub.cookies,
-            utf8=sub.utf8,
-        )  # fmt: skip
-        pages.append(signals)
+        pages.append(sub.signals)
     return site_signals.merge_site(
         domain, pages, final_url=home.url, redirects=home.redirects, skipped=skipped
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from qualify.domains import normalise, public_suffixes
@@ -18,10 +19,14 @@ def input_domain(raw: str) -> str:
     return normalise(raw, keep_www=True, allow_test_names=True, allow_port=False)
 
 
+@lru_cache(maxsize=8192)
 def public_suffix(host: str) -> str:
     return public_suffixes()(host).suffix
 
 
+# Scoring and merging ask this of the same few hosts a dozen times per site; a rescore
+# judges thousands of sites a second, so the answer is remembered.
+@lru_cache(maxsize=8192)
 def registrable_domain(host: str) -> str:
     """``www.shop.acme.co.uk`` -> ``acme.co.uk``; names without a known suffix keep two labels."""
     host = host.lower().rstrip(".")

@@ -31,10 +31,10 @@ VALUES (%(name)s, (extract(epoch from clock_timestamp())::double precision));
 -- ## runs
 
 -- insert_run --
-INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, created_at,
-                  updated_at)
+INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, source_run_id,
+                  max_page_age, created_at, updated_at)
 VALUES (%(name)s, %(qualifier)s, %(icp)s, 'PENDING', %(total)s, %(max_attempts)s, %(backoff)s,
-        (extract(epoch from clock_timestamp())::double precision), (extract(epoch from clock_timestamp())::double precision))
+        %(source_run_id)s, %(max_page_age)s, (extract(epoch from clock_timestamp())::double precision), (extract(epoch from clock_timestamp())::double precision))
 RETURNING id;
 
 -- list_runs --
@@ -45,7 +45,7 @@ RETURNING id;
 -- With %(stuck_after)s NULL, stuck is 0 and nothing else is read. (The runs table is small:
 -- one row a run.)
 SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
-       max_attempts, backoff, created_at, updated_at, finished_at,
+       max_attempts, backoff, created_at, updated_at, finished_at, source_run_id, max_page_age,
        CASE WHEN %(stuck_after)s IS NOT NULL
                  AND status IN ('PENDING', 'PROCESSING')
                  AND updated_at < (extract(epoch from clock_timestamp())::double precision) - %(stuck_after)s
@@ -66,7 +66,7 @@ ORDER BY id DESC LIMIT %(limit)s;
 -- stuck_runs --
 -- Every stuck run, oldest first (stuck as in list_runs).
 SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
-       max_attempts, backoff, created_at, updated_at, finished_at, 1 AS stuck
+       max_attempts, backoff, created_at, updated_at, finished_at, source_run_id, max_page_age, 1 AS stuck
 FROM runs
 WHERE status IN ('PENDING', 'PROCESSING')
   AND updated_at < (extract(epoch from clock_timestamp())::double precision) - %(stuck_after)s
@@ -79,7 +79,8 @@ WHERE status IN ('PENDING', 'PROCESSING')
 ORDER BY id;
 
 -- run_plan --
-SELECT id, qualifier, icp, max_attempts, backoff FROM runs WHERE id = %(run_id)s;
+SELECT id, qualifier, icp, max_attempts, backoff, max_page_age, source_run_id FROM runs
+WHERE id = %(run_id)s;
 
 -- count_jobs_by_state --
 SELECT state, COUNT(*) AS count FROM jobs WHERE run_id = %(run_id)s GROUP BY state;
@@ -128,6 +129,43 @@ WHERE j.run_id = %(run_id)s
        OR r.verdict IN (SELECT jsonb_array_elements_text(%(verdicts)s::jsonb)))
 ORDER BY j.id;
 
+-- records_of_domains --
+-- The jobs of a run for the domains in %(domains)s (a JSON array), with their results
+-- (read through jobs_run_domain: a few labelled domains never walk a million jobs).
+SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
+       j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
+       r.verdict, r.score, r.reasons, r.evidence, r.extra
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.run_id = %(run_id)s AND j.domain IN (SELECT jsonb_array_elements_text(%(domains)s::jsonb))
+ORDER BY j.id;
+
+-- changed_verdicts --
+-- Every domain of run %(run_a)s whose outcome differs in run %(run_b)s (a verdict, or the
+-- job's state when it has no result; NULL when the domain is not in %(run_b)s), with
+-- %(run_b)s's record in full and %(run_a)s's verdict, score and reasons. In %(run_a)s's order.
+SELECT jb.id AS job_id, ja.domain, jb.state, jb.attempts, jb.error_code, jb.error,
+       jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
+       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra,
+       COALESCE(ra.verdict, ja.state) AS outcome_a, ra.score AS score_a,
+       ra.reasons AS reasons_a, COALESCE(rb.verdict, jb.state) AS outcome_b
+FROM jobs ja
+LEFT JOIN results ra ON ra.job_id = ja.id
+LEFT JOIN jobs jb ON jb.run_id = %(run_b)s AND jb.domain = ja.domain
+LEFT JOIN results rb ON rb.job_id = jb.id
+WHERE ja.run_id = %(run_a)s
+  AND COALESCE(ra.verdict, ja.state) IS DISTINCT FROM COALESCE(rb.verdict, jb.state)
+ORDER BY ja.id;
+
+-- domains_only_in_second_run --
+-- Jobs of run %(run_b)s whose domain run %(run_a)s does not have, with their results.
+SELECT jb.id AS job_id, jb.domain, jb.state, jb.attempts, jb.error_code, jb.error,
+       jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
+       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra
+FROM jobs jb LEFT JOIN results rb ON rb.job_id = jb.id
+WHERE jb.run_id = %(run_b)s
+  AND NOT EXISTS (SELECT 1 FROM jobs ja WHERE ja.run_id = %(run_a)s AND ja.domain = jb.domain)
+ORDER BY jb.id;
+
 -- ## creating a run's jobs
 
 -- insert_jobs --
@@ -143,6 +181,17 @@ FROM jobs WHERE run_id = %(run_id)s AND state = 'queued' ORDER BY id;
 
 -- queued_jobs_of_run --
 SELECT id FROM jobs WHERE run_id = %(run_id)s AND state = 'queued' ORDER BY id;
+
+-- insert_jobs_from_run --
+-- A rescore's jobs: every domain of the source run, in its order, queued.
+INSERT INTO jobs (run_id, domain, state, updated_at)
+SELECT %(run_id)s, domain, 'queued', (extract(epoch from clock_timestamp())::double precision)
+FROM jobs WHERE run_id = %(source_run_id)s ORDER BY id;
+
+-- count_domains_with_pages --
+-- How many of a run's domains have pages in the page store (read through pages_site).
+SELECT COUNT(*) AS count FROM jobs j
+WHERE j.run_id = %(run_id)s AND EXISTS (SELECT 1 FROM pages p WHERE p.site = j.domain);
 
 -- ## the worker's path
 
@@ -518,3 +567,57 @@ FROM results WHERE run_id = %(run_id)s GROUP BY 1, 2;
 -- result_provenance --
 -- Who recorded a job's result, and when.
 SELECT worker_id, created_at FROM results WHERE job_id = %(job_id)s;
+
+-- ## the page store (qualify/store/pages.py)
+
+-- site_pages --
+-- The copies kept for one site fetched within %(max_age)s seconds (NULL: any age), each
+-- with its document when it has one.
+SELECT p.url, p.final_url, p.status, p.redirects, p.error_code, p.error, p.content_hash,
+       p.fetched_at, c.body
+FROM pages p LEFT JOIN page_contents c ON c.hash = p.content_hash
+WHERE p.site = %(site)s
+  AND (%(max_age)s IS NULL OR p.fetched_at >= (extract(epoch from clock_timestamp())::double precision) - %(max_age)s);
+
+-- insert_page_content --
+-- A document is stored once under its hash; the same document again changes nothing.
+INSERT INTO page_contents (hash, body, raw_bytes, stored_bytes, created_at)
+VALUES (%(hash)s, %(body)s, %(raw_bytes)s, %(stored_bytes)s, (extract(epoch from clock_timestamp())::double precision))
+ON CONFLICT (hash) DO NOTHING;
+
+-- upsert_page --
+-- The newest copy of a URL replaces the one kept before.
+INSERT INTO pages (url, site, final_url, status, redirects, error_code, error, content_hash,
+                   fetched_at)
+VALUES (%(url)s, %(site)s, %(final_url)s, %(status)s, %(redirects)s, %(error_code)s, %(error)s,
+        %(content_hash)s, (extract(epoch from clock_timestamp())::double precision))
+ON CONFLICT (url) DO UPDATE SET
+    site = excluded.site, final_url = excluded.final_url, status = excluded.status,
+    redirects = excluded.redirects, error_code = excluded.error_code, error = excluded.error,
+    content_hash = excluded.content_hash, fetched_at = excluded.fetched_at;
+
+-- count_old_pages --
+-- Copies fetched more than %(older_than)s seconds ago (read through pages_fetched_at).
+SELECT COUNT(*) AS pages, COUNT(DISTINCT site) AS sites FROM pages
+WHERE fetched_at < (extract(epoch from clock_timestamp())::double precision) - %(older_than)s;
+
+-- delete_old_pages --
+DELETE FROM pages WHERE fetched_at < (extract(epoch from clock_timestamp())::double precision) - %(older_than)s;
+
+-- unreferenced_page_contents --
+-- Documents no page refers to any more (after a prune, or a page whose content changed).
+SELECT COUNT(*) AS contents, COALESCE(SUM(stored_bytes), 0) AS stored_bytes
+FROM page_contents c
+WHERE NOT EXISTS (SELECT 1 FROM pages p WHERE p.content_hash = c.hash);
+
+-- delete_unreferenced_page_contents --
+DELETE FROM page_contents
+WHERE NOT EXISTS (SELECT 1 FROM pages p WHERE p.content_hash = page_contents.hash);
+
+-- page_store_stats --
+SELECT (SELECT COUNT(*) FROM pages) AS pages,
+       (SELECT COUNT(DISTINCT site) FROM pages) AS sites,
+       (SELECT COUNT(*) FROM page_contents) AS contents,
+       (SELECT COALESCE(SUM(stored_bytes), 0) FROM page_contents) AS stored_bytes,
+       (SELECT COALESCE(SUM(raw_bytes), 0) FROM page_contents) AS raw_bytes,
+       (SELECT MIN(fetched_at) FROM pages) AS oldest;

@@ -30,10 +30,10 @@ VALUES (:name, ((julianday('now') - 2440587.5) * 86400.0));
 -- ## runs
 
 -- insert_run --
-INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, created_at,
-                  updated_at)
+INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, source_run_id,
+                  max_page_age, created_at, updated_at)
 VALUES (:name, :qualifier, :icp, 'PENDING', :total, :max_attempts, :backoff,
-        ((julianday('now') - 2440587.5) * 86400.0), ((julianday('now') - 2440587.5) * 86400.0))
+        :source_run_id, :max_page_age, ((julianday('now') - 2440587.5) * 86400.0), ((julianday('now') - 2440587.5) * 86400.0))
 RETURNING id;
 
 -- list_runs --
@@ -44,7 +44,7 @@ RETURNING id;
 -- With :stuck_after NULL, stuck is 0 and nothing else is read. (The runs table is small:
 -- one row a run.)
 SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
-       max_attempts, backoff, created_at, updated_at, finished_at,
+       max_attempts, backoff, created_at, updated_at, finished_at, source_run_id, max_page_age,
        CASE WHEN :stuck_after IS NOT NULL
                  AND status IN ('PENDING', 'PROCESSING')
                  AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
@@ -65,7 +65,7 @@ ORDER BY id DESC LIMIT :limit;
 -- stuck_runs --
 -- Every stuck run, oldest first (stuck as in list_runs).
 SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
-       max_attempts, backoff, created_at, updated_at, finished_at, 1 AS stuck
+       max_attempts, backoff, created_at, updated_at, finished_at, source_run_id, max_page_age, 1 AS stuck
 FROM runs
 WHERE status IN ('PENDING', 'PROCESSING')
   AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
@@ -78,7 +78,8 @@ WHERE status IN ('PENDING', 'PROCESSING')
 ORDER BY id;
 
 -- run_plan --
-SELECT id, qualifier, icp, max_attempts, backoff FROM runs WHERE id = :run_id;
+SELECT id, qualifier, icp, max_attempts, backoff, max_page_age, source_run_id FROM runs
+WHERE id = :run_id;
 
 -- count_jobs_by_state --
 SELECT state, COUNT(*) AS count FROM jobs WHERE run_id = :run_id GROUP BY state;
@@ -127,6 +128,43 @@ WHERE j.run_id = :run_id
        OR r.verdict IN (SELECT value FROM json_each(:verdicts)))
 ORDER BY j.id;
 
+-- records_of_domains --
+-- The jobs of a run for the domains in :domains (a JSON array), with their results
+-- (read through jobs_run_domain: a few labelled domains never walk a million jobs).
+SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
+       j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
+       r.verdict, r.score, r.reasons, r.evidence, r.extra
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.run_id = :run_id AND j.domain IN (SELECT value FROM json_each(:domains))
+ORDER BY j.id;
+
+-- changed_verdicts --
+-- Every domain of run :run_a whose outcome differs in run :run_b (a verdict, or the
+-- job's state when it has no result; NULL when the domain is not in :run_b), with
+-- :run_b's record in full and :run_a's verdict, score and reasons. In :run_a's order.
+SELECT jb.id AS job_id, ja.domain, jb.state, jb.attempts, jb.error_code, jb.error,
+       jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
+       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra,
+       COALESCE(ra.verdict, ja.state) AS outcome_a, ra.score AS score_a,
+       ra.reasons AS reasons_a, COALESCE(rb.verdict, jb.state) AS outcome_b
+FROM jobs ja
+LEFT JOIN results ra ON ra.job_id = ja.id
+LEFT JOIN jobs jb ON jb.run_id = :run_b AND jb.domain = ja.domain
+LEFT JOIN results rb ON rb.job_id = jb.id
+WHERE ja.run_id = :run_a
+  AND COALESCE(ra.verdict, ja.state) IS NOT COALESCE(rb.verdict, jb.state)
+ORDER BY ja.id;
+
+-- domains_only_in_second_run --
+-- Jobs of run :run_b whose domain run :run_a does not have, with their results.
+SELECT jb.id AS job_id, jb.domain, jb.state, jb.attempts, jb.error_code, jb.error,
+       jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
+       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra
+FROM jobs jb LEFT JOIN results rb ON rb.job_id = jb.id
+WHERE jb.run_id = :run_b
+  AND NOT EXISTS (SELECT 1 FROM jobs ja WHERE ja.run_id = :run_a AND ja.domain = jb.domain)
+ORDER BY jb.id;
+
 -- ## creating a run's jobs
 
 -- insert_jobs --
@@ -142,6 +180,17 @@ FROM jobs WHERE run_id = :run_id AND state = 'queued' ORDER BY id;
 
 -- queued_jobs_of_run --
 SELECT id FROM jobs WHERE run_id = :run_id AND state = 'queued' ORDER BY id;
+
+-- insert_jobs_from_run --
+-- A rescore's jobs: every domain of the source run, in its order, queued.
+INSERT INTO jobs (run_id, domain, state, updated_at)
+SELECT :run_id, domain, 'queued', ((julianday('now') - 2440587.5) * 86400.0)
+FROM jobs WHERE run_id = :source_run_id ORDER BY id;
+
+-- count_domains_with_pages --
+-- How many of a run's domains have pages in the page store (read through pages_site).
+SELECT COUNT(*) AS count FROM jobs j
+WHERE j.run_id = :run_id AND EXISTS (SELECT 1 FROM pages p WHERE p.site = j.domain);
 
 -- ## the worker's path
 
@@ -510,3 +559,57 @@ FROM results WHERE run_id = :run_id GROUP BY 1, 2;
 -- result_provenance --
 -- Who recorded a job's result, and when.
 SELECT worker_id, created_at FROM results WHERE job_id = :job_id;
+
+-- ## the page store (qualify/store/pages.py)
+
+-- site_pages --
+-- The copies kept for one site fetched within :max_age seconds (NULL: any age), each
+-- with its document when it has one.
+SELECT p.url, p.final_url, p.status, p.redirects, p.error_code, p.error, p.content_hash,
+       p.fetched_at, c.body
+FROM pages p LEFT JOIN page_contents c ON c.hash = p.content_hash
+WHERE p.site = :site
+  AND (:max_age IS NULL OR p.fetched_at >= ((julianday('now') - 2440587.5) * 86400.0) - :max_age);
+
+-- insert_page_content --
+-- A document is stored once under its hash; the same document again changes nothing.
+INSERT INTO page_contents (hash, body, raw_bytes, stored_bytes, created_at)
+VALUES (:hash, :body, :raw_bytes, :stored_bytes, ((julianday('now') - 2440587.5) * 86400.0))
+ON CONFLICT (hash) DO NOTHING;
+
+-- upsert_page --
+-- The newest copy of a URL replaces the one kept before.
+INSERT INTO pages (url, site, final_url, status, redirects, error_code, error, content_hash,
+                   fetched_at)
+VALUES (:url, :site, :final_url, :status, :redirects, :error_code, :error,
+        :content_hash, ((julianday('now') - 2440587.5) * 86400.0))
+ON CONFLICT (url) DO UPDATE SET
+    site = excluded.site, final_url = excluded.final_url, status = excluded.status,
+    redirects = excluded.redirects, error_code = excluded.error_code, error = excluded.error,
+    content_hash = excluded.content_hash, fetched_at = excluded.fetched_at;
+
+-- count_old_pages --
+-- Copies fetched more than :older_than seconds ago (read through pages_fetched_at).
+SELECT COUNT(*) AS pages, COUNT(DISTINCT site) AS sites FROM pages
+WHERE fetched_at < ((julianday('now') - 2440587.5) * 86400.0) - :older_than;
+
+-- delete_old_pages --
+DELETE FROM pages WHERE fetched_at < ((julianday('now') - 2440587.5) * 86400.0) - :older_than;
+
+-- unreferenced_page_contents --
+-- Documents no page refers to any more (after a prune, or a page whose content changed).
+SELECT COUNT(*) AS contents, COALESCE(SUM(stored_bytes), 0) AS stored_bytes
+FROM page_contents c
+WHERE NOT EXISTS (SELECT 1 FROM pages p WHERE p.content_hash = c.hash);
+
+-- delete_unreferenced_page_contents --
+DELETE FROM page_contents
+WHERE NOT EXISTS (SELECT 1 FROM pages p WHERE p.content_hash = page_contents.hash);
+
+-- page_store_stats --
+SELECT (SELECT COUNT(*) FROM pages) AS pages,
+       (SELECT COUNT(DISTINCT site) FROM pages) AS sites,
+       (SELECT COUNT(*) FROM page_contents) AS contents,
+       (SELECT COALESCE(SUM(stored_bytes), 0) FROM page_contents) AS stored_bytes,
+       (SELECT COALESCE(SUM(raw_bytes), 0) FROM page_contents) AS raw_bytes,
+       (SELECT MIN(fetched_at) FROM pages) AS oldest;
