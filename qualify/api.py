@@ -15,14 +15,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
+from typing import IO, Any
 
 from qualify import export, qualifiers
 from qualify.domains import DomainList, InvalidLine
 from qualify.errors import InputError, InvalidStateError
+from qualify.export import Layout
 from qualify.inputs import load_domains, load_icp, source_name
 from qualify.settings import Settings
-from qualify.store import Run, RunStatus, Store, WorkerInfo
+from qualify.store import Run, RunInputs, RunStatus, Store, WorkerInfo
 from qualify.worker import Worker, WorkerOptions
 
 FAILED_BY_RECOVER = "run marked failed by `qualify recover --fail`"
@@ -36,6 +37,13 @@ class RunCreated:
     duplicates: int
     invalid: list[InvalidLine]
     invalid_count: int
+    #: What the domains were read from: a plain list ("text"), "csv", "tsv" or "xlsx"...
+    format: str = "text"
+    #: ...which column of the table held them, and what the invalid entries' numbers count.
+    domain_column: str | None = None
+    unit: str = "line"
+    #: Input cells cut to the size a job carries.
+    cut_cells: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,19 @@ class PreparedRun:
     default_name: str
 
 
-def prepare_run(icp_path: str, domains_path: str, qualifier: str | None = None) -> PreparedRun:
-    """Load and check a run's inputs: the qualifier, the ICP, then the whole domain list."""
+def prepare_run(
+    icp_path: str,
+    domains_path: str,
+    qualifier: str | None = None,
+    *,
+    input_format: str | None = None,
+    column: str | None = None,
+    sheet: str | None = None,
+    carry: Sequence[str] | None = None,
+) -> PreparedRun:
+    """Load and check a run's inputs: the qualifier, the ICP, then the whole domain list
+    (a plain list, CSV, TSV or XLSX: see :func:`qualify.inputs.load_domains` for the
+    other arguments)."""
     qualifier_name = qualifier or qualifiers.DEFAULT_QUALIFIER
     if qualifier_name is None:
         raise InputError("qualifier: required (MODULE:CALLABLE)")
@@ -73,7 +92,9 @@ def prepare_run(icp_path: str, domains_path: str, qualifier: str | None = None) 
         qualifiers.check(qualifier_name, icp)
     except InputError as exc:
         raise InputError(f"{source_name(icp_path)}: {exc}") from None
-    domains = load_domains(domains_path)
+    domains = load_domains(
+        domains_path, input_format=input_format, column=column, sheet=sheet, carry=carry
+    )
     return PreparedRun(icp, domains, qualifier_name, _default_name(icp, domains_path))
 
 
@@ -101,6 +122,8 @@ class RunSummary:
     verdicts: dict[str, int]
     #: The most common error codes of its failed jobs (None when no job failed).
     failures: list[tuple[str, int]] | None
+    #: The most common codes behind its ``unknown`` verdicts (None when there is none).
+    unknown_codes: list[tuple[str, int]] | None = None
 
 
 class Qualify:
@@ -162,14 +185,20 @@ class Qualify:
             raise InputError("max_attempts: must be at least 1")
         domains = prepared.domains
         name = name or prepared.default_name
-        run_id = self.runs.create(
-            name=name,
-            qualifier=prepared.qualifier,
-            icp=prepared.icp,
-            domains=domains.domains,
-            max_attempts=max_attempts,
-            backoff=backoff,
-        )
+        inputs = RunInputs(domains.format, tuple(domains.columns), domains.domain_column)
+        try:
+            run_id = self.runs.create(
+                name=name,
+                qualifier=prepared.qualifier,
+                icp=prepared.icp,
+                domains=domains.domains,
+                max_attempts=max_attempts,
+                backoff=backoff,
+                inputs=inputs,
+                input_rows=domains.rows,
+            )
+        finally:
+            domains.close()
         return RunCreated(
             run_id=run_id,
             name=name,
@@ -177,6 +206,10 @@ class Qualify:
             duplicates=domains.duplicates,
             invalid=domains.invalid,
             invalid_count=domains.invalid_count,
+            format=domains.format,
+            domain_column=None if domains.format == "text" else domains.domain_column,
+            unit=domains.unit,
+            cut_cells=domains.cut_cells,
         )
 
     def cancel(self, run_id: int) -> int:
@@ -193,11 +226,29 @@ class Qualify:
             raise InvalidStateError(f"run {run_id} is CANCELLED; its jobs will not be retried")
         return self.jobs.retry_failed(run_id)
 
-    def export(self, run_id: int, fmt: str, out: TextIO, *, verdict: Sequence[str] = ()) -> int:
-        """Write a run's rows (only those with ``verdict``, if given) to ``out`` in ``fmt``;
-        return how many."""
+    def export(
+        self,
+        run_id: int,
+        fmt: str,
+        out: IO[Any],
+        *,
+        verdict: Sequence[str] = (),
+        columns: Sequence[str] | None = None,
+        flat: bool = True,
+    ) -> int:
+        """Write a run's rows (only those with ``verdict``, if given) to ``out`` in ``fmt``
+        (``out`` binary for xlsx); return how many. ``columns`` picks and orders a CSV's or
+        workbook's columns (:class:`qualify.export.Layout`); ``flat`` keeps every cell on
+        one line. Everything is checked before the first byte is written."""
+        self.runs.get(run_id)
+        layout = Layout(self.runs.inputs(run_id), columns=columns, flat=flat)
         records = self.runs.records(run_id, verdict=verdict)
-        return export.write(records, fmt, out, result_keys=self.runs.result_keys(run_id))
+        return export.write(records, fmt, out, layout)
+
+    def export_layout(self, run_id: int, columns: Sequence[str] | None = None) -> Layout:
+        """The columns a CSV export of the run has (or refuses ``columns`` it lacks)."""
+        self.runs.get(run_id)
+        return Layout(self.runs.inputs(run_id), columns=columns)
 
     # -- watching -------------------------------------------------------------------------
 
@@ -220,6 +271,7 @@ class Qualify:
             live_leases=runs.live_leases(run_id),
             verdicts=runs.count_verdicts(run_id),
             failures=runs.count_failures(run_id) if run.failed else None,
+            unknown_codes=runs.count_unknown_codes(run_id) if run.unknown else None,
         )
 
     # -- working --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from qualify import export
 from qualify.api import Qualify
 from qualify.cli import cli
 from qualify.worker import WorkerOptions
@@ -57,6 +58,9 @@ def test_run_json_shape(tmp_path: Path) -> None:
         "queued": 1,
         "duplicates": 1,
         "invalid": [{"line": 3, "text": "10.0.0.1", "reason": "an IP address, not a domain"}],
+        "invalid_count": 1,
+        "format": "text",
+        "column": None,
     }
 
 
@@ -119,7 +123,7 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
         ["run", "{icp}", "{dir}/binary.txt", *QUALIFIER],
         "binary.txt:2: binary data",
     ),
-    "non-UTF-8 domains": (
+    "mixed-encoding domains": (
         ["run", "{icp}", "{dir}/latin1.txt", *QUALIFIER],
         "latin1.txt:2: not UTF-8",
     ),
@@ -172,7 +176,8 @@ BAD_FILES = {
     "empty.json": b"",
     "unnamed.json": json.dumps({"description": "no name"}).encode(),
     "binary.txt": b"acme.com\n\x00\x00\x00\n",
-    "latin1.txt": b"acme.com\nm\xfcnchen.de\n",
+    # UTF-8 on line 1, Latin-1 on line 2: no one encoding reads both.
+    "latin1.txt": b"b\xc3\xbccher.de\nm\xfcnchen.de\n",
     "junk.txt": b"localhost\n# only junk\nnot a domain\n",
 }
 
@@ -233,6 +238,7 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
         "completed",
         "failed",
         "qualified",
+        "unknown",
         "created_at",
         "updated_at",
         "stuck",
@@ -302,19 +308,13 @@ def test_export_formats_and_filters(app: Qualify, stack: Stack, tmp_path: Path) 
     work_all(app)
     rows = list(csv.DictReader(io.StringIO(invoke(*stack.cli, "export", str(run_id)).stdout)))
     assert [r["domain"] for r in rows] == domains
-    assert set(rows[0]) >= {
-        "domain",
-        "verdict",
-        "score",
-        "reasons",
-        "error",
-        "attempts",
-        "finished_at",
-        "evidence",
-    }
-    assert rows[0]["reasons"].startswith("name: match (+")
-    assert json.loads(rows[0]["evidence"]) == {"domain": "company0.com"}
-    assert rows[-1]["error"] == "nope: permanent-x.com cannot be judged"
+    assert list(rows[0]) == ["input", *export.RESULT_COLUMNS]
+    assert rows[0]["input"] == "company0.com"
+    assert rows[0]["reason_1"].startswith("name: match (+")
+    assert (rows[-1]["error_code"], rows[-1]["error_message"]) == (
+        "nope",
+        "permanent-x.com cannot be judged",
+    )
 
     lines = invoke(*stack.cli, "export", str(run_id), "--format", "jsonl").stdout.splitlines()
     assert [json.loads(line)["domain"] for line in lines] == domains

@@ -128,9 +128,16 @@ def test_binary_file_is_an_error_naming_the_line() -> None:
         _read(b"acme.com\n\x00\x01\x02\n")
 
 
-def test_non_utf8_file_is_an_error_naming_the_line() -> None:
+def test_utf8_mixed_with_other_bytes_is_an_error_naming_the_line() -> None:
+    # UTF-8 up to line 2, then a byte that is not: no encoding reads both.
     with pytest.raises(InputError, match=r"^domains\.txt:3: not UTF-8"):
-        _read(b"acme.com\nglobex.io\n\xff\xfe bad\n")
+        _read("acme.com\nbücher.de\n".encode() + b"\xff\xfe bad\n")
+
+
+def test_bytes_in_no_encoding_read_here_are_an_error_naming_the_line() -> None:
+    # 0x81 is neither UTF-8 nor Windows-1252.
+    with pytest.raises(InputError, match=r"^domains\.txt:2: not text \(neither UTF-8 nor"):
+        _read(b"acme.com\n\x81bad.com\n")
 
 
 def test_file_without_a_valid_domain_is_an_error() -> None:

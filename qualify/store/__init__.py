@@ -27,6 +27,7 @@ from qualify.store.values import (
     Recorded,
     Round,
     Run,
+    RunInputs,
     RunPlan,
     WorkerInfo,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "Recorded",
     "Round",
     "Run",
+    "RunInputs",
     "RunPlan",
     "RunStatus",
     "Runs",

@@ -205,18 +205,22 @@ class Jobs:
 
     def _count_outcomes(self, recorded: Sequence[Outcome]) -> None:
         """One counter update per run for the whole batch."""
-        per_run: dict[int, list[int]] = {}  # run id -> [completed, failed, qualified]
+        # run id -> [completed, failed, qualified, unknown]
+        per_run: dict[int, list[int]] = {}
         for outcome in recorded:
             counts = per_run.get(outcome.job.run_id)
             if counts is None:
-                counts = per_run[outcome.job.run_id] = [0, 0, 0]
+                counts = per_run[outcome.job.run_id] = [0, 0, 0, 0]
             if outcome.result is not None:
                 counts[0] += 1
                 counts[2] += outcome.result.qualified
+                counts[3] += outcome.result.verdict == "unknown"
             elif outcome.retry_in is None:
                 counts[1] += 1
-        for run_id, (completed, failed, qualified) in sorted(per_run.items()):
-            self._count_finished(run_id, completed=completed, failed=failed, qualified=qualified)
+        for run_id, (completed, failed, qualified, unknown) in sorted(per_run.items()):
+            self._count_finished(
+                run_id, completed=completed, failed=failed, qualified=qualified, unknown=unknown
+            )
 
     def release(self, jobs: Sequence[ClaimedJob]) -> int:
         """Hand jobs back at once (a worker shutting down): queued again, attempt not counted."""
@@ -354,12 +358,19 @@ class Jobs:
             self.database.after_commit(lambda: self.queue.push(ids))
 
     def _count_finished(
-        self, run_id: int, *, completed: int = 0, failed: int = 0, qualified: int = 0
+        self,
+        run_id: int,
+        *,
+        completed: int = 0,
+        failed: int = 0,
+        qualified: int = 0,
+        unknown: int = 0,
     ) -> None:
         self.database.execute(
             "count_finished_jobs",
-            {"completed": completed, "failed": failed, "qualified": qualified, "run_id": run_id},
-        )
+            {"completed": completed, "failed": failed, "qualified": qualified,
+             "unknown": unknown, "run_id": run_id},
+        )  # fmt: skip
 
     def _touch_runs(self, run_ids: Iterable[int]) -> None:
         for run_id in sorted(set(run_ids)):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from qualify.errors import NotFoundError
 from qualify.store.database import Database, json_array
 from qualify.store.jobs import Jobs
-from qualify.store.values import JobRecord, Run, RunPlan
+from qualify.store.values import JobRecord, Run, RunInputs, RunPlan
 
 
 class Runs:
@@ -26,8 +26,13 @@ class Runs:
         domains: Sequence[str],
         max_attempts: int,
         backoff: float,
+        inputs: RunInputs | None = None,
+        input_rows: Iterable[tuple[str, str]] = (),
     ) -> int:
-        """Create a run and all its jobs, queued, in one transaction: all or nothing."""
+        """Create a run and all its jobs, queued, in one transaction: all or nothing.
+
+        ``input_rows``: ``(domain, JSON array of cells)`` for the jobs that carry cells of
+        their input row (the columns ``inputs`` names), written in the same transaction."""
         db = self.database
         with db.write():
             run_id = int(
@@ -39,10 +44,18 @@ class Runs:
                     total=len(domains),
                     max_attempts=max_attempts,
                     backoff=backoff,
+                    inputs=(inputs or RunInputs()).to_json(),
                 )
             )
             self.jobs.insert(run_id, domains)
+            db.insert_many(
+                "insert_job_inputs", ((run_id, domain, row) for domain, row in input_rows)
+            )
         return run_id
+
+    def inputs(self, run_id: int) -> RunInputs:
+        """What the run's jobs carry from their input rows."""
+        return RunInputs.from_json(self.database.value("run_inputs", run_id=run_id))
 
     def get(self, run_id: int, *, stuck_after: float | None = None) -> Run:
         row = self.database.row(
@@ -92,10 +105,10 @@ class Runs:
         rows = self.database.rows("count_failures", run_id=run_id, limit=limit)
         return [(row["code"], row["count"]) for row in rows]
 
-    def result_keys(self, run_id: int) -> set[str]:
-        """The extra fields (such as ``tier``) its qualifier returned, seen on one result."""
-        extra = self.database.value("one_result_extra", run_id=run_id)
-        return set(json.loads(extra)) if extra else set()
+    def count_unknown_codes(self, run_id: int, limit: int = 5) -> list[tuple[str, int]]:
+        """The codes behind the run's ``unknown`` verdicts, most common first."""
+        rows = self.database.rows("count_unknown_codes", run_id=run_id, limit=limit)
+        return [(row["code"], row["count"]) for row in rows]
 
     def live_leases(self, run_id: int) -> int:
         return int(self.database.value("count_live_leases", run_id=run_id))

@@ -258,6 +258,12 @@ def score(signals: dict[str, Any], icp: dict[str, Any]) -> dict[str, Any]:
         tier = "A" if confidence >= TIER_A_CONFIDENCE else "B"
     else:
         tier = "C" if verdict == "review" else "D"
+    evidence = _summary(signals)
+    # The ICP industry the site matched (an export column), when one did.
+    evidence["industry"] = next(
+        (a.matched for a in assessments if a.criterion == "industries" and a.outcome != MISMATCH),
+        None,
+    )
     return {
         "score": final_score,
         "verdict": verdict,
@@ -265,5 +271,5 @@ def score(signals: dict[str, Any], icp: dict[str, Any]) -> dict[str, Any]:
         "confidence": confidence,
         "error": None,
         "reasons": notes + reasons,
-        "evidence": _summary(signals),
+        "evidence": evidence,
     }

@@ -31,9 +31,10 @@ VALUES (%(name)s, (extract(epoch from clock_timestamp())::double precision));
 -- ## runs
 
 -- insert_run --
-INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, created_at,
-                  updated_at)
+INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, inputs,
+                  created_at, updated_at)
 VALUES (%(name)s, %(qualifier)s, %(icp)s, 'PENDING', %(total)s, %(max_attempts)s, %(backoff)s,
+        %(inputs)s,
         (extract(epoch from clock_timestamp())::double precision), (extract(epoch from clock_timestamp())::double precision))
 RETURNING id;
 
@@ -44,7 +45,8 @@ RETURNING id;
 -- changed state, no lease is live, and no retry is due soon (DESIGN.md, "What stuck means").
 -- With %(stuck_after)s NULL, stuck is 0 and nothing else is read. (The runs table is small:
 -- one row a run.)
-SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
+SELECT id, name, status, total, completed, failed, qualified, unknown, cancelled,
+       qualifier,
        max_attempts, backoff, created_at, updated_at, finished_at,
        CASE WHEN %(stuck_after)s IS NOT NULL
                  AND status IN ('PENDING', 'PROCESSING')
@@ -65,7 +67,8 @@ ORDER BY id DESC LIMIT %(limit)s;
 
 -- stuck_runs --
 -- Every stuck run, oldest first (stuck as in list_runs).
-SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
+SELECT id, name, status, total, completed, failed, qualified, unknown, cancelled,
+       qualifier,
        max_attempts, backoff, created_at, updated_at, finished_at, 1 AS stuck
 FROM runs
 WHERE status IN ('PENDING', 'PROCESSING')
@@ -93,8 +96,16 @@ SELECT COALESCE(error_code, 'unknown_error') AS code, COUNT(*) AS count
 FROM jobs WHERE run_id = %(run_id)s AND state = 'failed'
 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %(limit)s;
 
--- one_result_extra --
-SELECT extra FROM results WHERE run_id = %(run_id)s LIMIT 1;
+-- count_unknown_codes --
+-- The codes qualifiers gave with their `unknown` verdicts (the web qualifier's: why a site
+-- could not be judged), most common first. Reads the run's unknown results only.
+SELECT COALESCE((extra::jsonb ->> 'error'), 'unspecified') AS code, COUNT(*) AS count
+FROM results WHERE run_id = %(run_id)s AND verdict = 'unknown'
+GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %(limit)s;
+
+-- run_inputs --
+-- What the run's jobs carry from their input rows: format, columns, the websites' column.
+SELECT inputs FROM runs WHERE id = %(run_id)s;
 
 -- count_live_leases --
 SELECT COUNT(*) AS count FROM jobs
@@ -105,15 +116,17 @@ WHERE run_id = %(run_id)s AND state = 'running'
 -- Every job of a run in input order, with its result.
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = %(run_id)s ORDER BY j.id;
 
 -- record_of_domain --
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = %(run_id)s AND j.domain = %(domain)s;
 
 -- records_by_verdict --
@@ -121,8 +134,9 @@ WHERE j.run_id = %(run_id)s AND j.domain = %(domain)s;
 -- jobs that failed (which have no result).
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = %(run_id)s
   AND ((%(include_failed)s AND j.state = 'failed')
        OR r.verdict IN (SELECT jsonb_array_elements_text(%(verdicts)s::jsonb)))
@@ -133,6 +147,13 @@ ORDER BY j.id;
 -- insert_jobs --
 -- Many rows at once, with psycopg2's execute_values (columns: run_id, domain, state, updated_at).
 INSERT INTO jobs (run_id, domain, state, updated_at) VALUES %s;
+
+-- insert_job_inputs --
+-- Many rows at once, with psycopg2's execute_values (columns: run_id, domain, input): each
+-- job's input row, found by its domain through jobs_run_domain, in the run's transaction.
+INSERT INTO job_inputs (job_id, input)
+SELECT j.id, v.input FROM (VALUES %s) AS v (run_id, domain, input)
+JOIN jobs j ON j.run_id = v.run_id AND j.domain = v.domain;
 
 -- enqueue_run_jobs --
 -- With the queue in this database: a message for every queued job of a run, in the same
@@ -210,7 +231,7 @@ WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts
 -- before the update, so the completion check adds this change's own increments.
 UPDATE runs SET
     completed = completed + %(completed)s, failed = failed + %(failed)s,
-    qualified = qualified + %(qualified)s,
+    qualified = qualified + %(qualified)s, unknown = unknown + %(unknown)s,
     updated_at = (extract(epoch from clock_timestamp())::double precision),
     status = CASE
         WHEN status IN ('PENDING', 'PROCESSING')

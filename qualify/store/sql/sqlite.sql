@@ -30,9 +30,10 @@ VALUES (:name, ((julianday('now') - 2440587.5) * 86400.0));
 -- ## runs
 
 -- insert_run --
-INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, created_at,
-                  updated_at)
+INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, inputs,
+                  created_at, updated_at)
 VALUES (:name, :qualifier, :icp, 'PENDING', :total, :max_attempts, :backoff,
+        :inputs,
         ((julianday('now') - 2440587.5) * 86400.0), ((julianday('now') - 2440587.5) * 86400.0))
 RETURNING id;
 
@@ -43,7 +44,8 @@ RETURNING id;
 -- changed state, no lease is live, and no retry is due soon (DESIGN.md, "What stuck means").
 -- With :stuck_after NULL, stuck is 0 and nothing else is read. (The runs table is small:
 -- one row a run.)
-SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
+SELECT id, name, status, total, completed, failed, qualified, unknown, cancelled,
+       qualifier,
        max_attempts, backoff, created_at, updated_at, finished_at,
        CASE WHEN :stuck_after IS NOT NULL
                  AND status IN ('PENDING', 'PROCESSING')
@@ -64,7 +66,8 @@ ORDER BY id DESC LIMIT :limit;
 
 -- stuck_runs --
 -- Every stuck run, oldest first (stuck as in list_runs).
-SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
+SELECT id, name, status, total, completed, failed, qualified, unknown, cancelled,
+       qualifier,
        max_attempts, backoff, created_at, updated_at, finished_at, 1 AS stuck
 FROM runs
 WHERE status IN ('PENDING', 'PROCESSING')
@@ -92,8 +95,16 @@ SELECT COALESCE(error_code, 'unknown_error') AS code, COUNT(*) AS count
 FROM jobs WHERE run_id = :run_id AND state = 'failed'
 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit;
 
--- one_result_extra --
-SELECT extra FROM results WHERE run_id = :run_id LIMIT 1;
+-- count_unknown_codes --
+-- The codes qualifiers gave with their `unknown` verdicts (the web qualifier's: why a site
+-- could not be judged), most common first. Reads the run's unknown results only.
+SELECT COALESCE(json_extract(extra, '$.error'), 'unspecified') AS code, COUNT(*) AS count
+FROM results WHERE run_id = :run_id AND verdict = 'unknown'
+GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit;
+
+-- run_inputs --
+-- What the run's jobs carry from their input rows: format, columns, the websites' column.
+SELECT inputs FROM runs WHERE id = :run_id;
 
 -- count_live_leases --
 SELECT COUNT(*) AS count FROM jobs
@@ -104,15 +115,17 @@ WHERE run_id = :run_id AND state = 'running'
 -- Every job of a run in input order, with its result.
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id ORDER BY j.id;
 
 -- record_of_domain --
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id AND j.domain = :domain;
 
 -- records_by_verdict --
@@ -120,8 +133,9 @@ WHERE j.run_id = :run_id AND j.domain = :domain;
 -- jobs that failed (which have no result).
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id
   AND ((:include_failed AND j.state = 'failed')
        OR r.verdict IN (SELECT value FROM json_each(:verdicts)))
@@ -132,6 +146,11 @@ ORDER BY j.id;
 -- insert_jobs --
 -- Many rows at once (columns: run_id, domain, state, updated_at).
 INSERT INTO jobs (run_id, domain, state, updated_at) VALUES (?, ?, ?, ?);
+
+-- insert_job_inputs --
+-- Many rows at once (columns: run_id, domain, input): each job's input row, found by its
+-- domain through jobs_run_domain, in the run's own transaction.
+INSERT INTO job_inputs (job_id, input) SELECT id, ?3 FROM jobs WHERE run_id = ?1 AND domain = ?2;
 
 -- enqueue_run_jobs --
 -- With the queue in this database: a message for every queued job of a run, in the same
@@ -204,7 +223,7 @@ WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :at
 -- before the update, so the completion check adds this change's own increments.
 UPDATE runs SET
     completed = completed + :completed, failed = failed + :failed,
-    qualified = qualified + :qualified,
+    qualified = qualified + :qualified, unknown = unknown + :unknown,
     updated_at = ((julianday('now') - 2440587.5) * 86400.0),
     status = CASE
         WHEN status IN ('PENDING', 'PROCESSING')
