@@ -9,6 +9,7 @@ and ``xn--bcher-kva.de`` are the same company.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import re
 import threading
@@ -38,6 +39,7 @@ _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _BARE = re.compile(r"[A-Za-z0-9.-]+")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _SPACE = re.compile(r"\s")
+_JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\\x7f\u2028\u2029]')
 
 # Top-level labels that never name a public host (RFC 6761, RFC 8375, common intranet
 # suffixes); the web qualifier's SSRF guard refuses them too.
@@ -208,8 +210,9 @@ class InvalidLine:
 class DomainList:
     """The unique, normalised domains of a file in first-seen order, and what was skipped.
 
-    ``columns`` names what each job carries from its input row (``rows``: one JSON array
-    per domain that carries anything, aligned with ``columns``); ``domain_column`` is the
+    ``columns`` names what each job carries from its input row (``rows``: the position in
+    ``domains`` and a JSON array aligned with ``columns``, for each domain that carries
+    anything, in order); ``domain_column`` is the
     one the domains were read from. A plain list carries its line, as ``input``, only where
     it differs from the domain (``https://www.acme.com/`` for ``acme.com``). ``unit`` is
     what the invalid entries' numbers count: file lines, or spreadsheet rows.
@@ -285,13 +288,13 @@ def read_domain_lines(
     rows = result.rows
     # A dict keeps first-seen order and deduplicates in one structure.
     seen: dict[str, None] = {}
-    first = True
+    lines = iter(lines)
+    first = next(lines, None)
+    if first is not None:
+        is_header = bool(header_names) and header_key(first[1]) in header_names
+        lines = lines if is_header else itertools.chain([first], lines)
     for number, line in lines:
         text = _strip_trailing_comment(line)
-        if first:
-            first = False
-            if header_names and header_key(text) in header_names:
-                continue
         try:
             if len(text) > MAX_LINE_BYTES:
                 raise InvalidDomain(f"longer than {MAX_LINE_BYTES} characters")
@@ -302,12 +305,20 @@ def read_domain_lines(
         if domain in seen:
             result.duplicates += 1
         else:
-            seen[domain] = None
             if text != domain:
-                rows.add(domain, json.dumps([text], ensure_ascii=False))
+                rows.add(len(seen), _one_cell_json(text))
+            seen[domain] = None
     result.domains = list(seen)
     result.check_not_empty()
     return result
+
+
+def _one_cell_json(text: str) -> str:
+    """``json.dumps([text])``, without its cost for the common line (a URL) that holds
+    nothing JSON escapes."""
+    if _JSON_ESCAPED.search(text):
+        return json.dumps([text], ensure_ascii=False)
+    return f'["{text}"]'
 
 
 def header_key(name: str) -> str:

@@ -230,6 +230,7 @@ def _collect(
         if domain in seen:
             result.duplicates += 1
             continue
+        position = len(seen)
         seen[domain] = None
         kept = []
         for i in carried:
@@ -238,7 +239,7 @@ def _collect(
                 cell = cell[: MAX_CELL_CHARS - 1] + "…"
                 result.cut_cells += 1
             kept.append(cell)
-        spool.add(domain, json.dumps(kept, ensure_ascii=False, separators=(",", ":")))
+        spool.add(position, json.dumps(kept, ensure_ascii=False, separators=(",", ":")))
     result.domains = list(seen)
 
 

@@ -27,12 +27,13 @@ class Runs:
         max_attempts: int,
         backoff: float,
         inputs: RunInputs | None = None,
-        input_rows: Iterable[tuple[str, str]] = (),
+        input_rows: Iterable[tuple[int, str]] = (),
     ) -> int:
         """Create a run and all its jobs, queued, in one transaction: all or nothing.
 
-        ``input_rows``: ``(domain, JSON array of cells)`` for the jobs that carry cells of
-        their input row (the columns ``inputs`` names), written in the same transaction."""
+        ``input_rows``: ``(position in domains, JSON array of cells)`` in order of position,
+        for the jobs that carry cells of their input row (the columns ``inputs`` names),
+        written in the same transaction."""
         db = self.database
         with db.write():
             run_id = int(
@@ -47,11 +48,38 @@ class Runs:
                     inputs=(inputs or RunInputs()).to_json(),
                 )
             )
+            before = int(db.value("max_job_id"))
             self.jobs.insert(run_id, domains)
-            db.insert_many(
-                "insert_job_inputs", ((run_id, domain, row) for domain, row in input_rows)
-            )
+            rows = self._input_rows(run_id, before, len(domains), input_rows)
+            db.insert_many("insert_job_inputs", rows)
         return run_id
+
+    def _input_rows(
+        self, run_id: int, before: int, count: int, input_rows: Iterable[tuple[int, str]]
+    ) -> Iterator[tuple[int, str]]:
+        """``(job id, row)`` for each input row, its job found by its position in the run."""
+        rows = iter(input_rows)
+        wanted = next(rows, None)
+        if wanted is None:
+            return
+        if int(self.database.value("max_job_id")) == before + count:
+            # The run's ``count`` ids are all above ``before`` and none is above
+            # ``before + count``: they are exactly the ids in between, in order.
+            yield before + 1 + wanted[0], wanted[1]
+            for position, row in rows:
+                yield before + 1 + position, row
+            return
+        # Ids with gaps (another run inserting at the same time on PostgreSQL): read the
+        # run's ids in the order they were inserted, streamed, beside the rows.
+        ids = self.database.column("run_job_ids", run_id=run_id, after=before)
+        for position, job_id in enumerate(ids):
+            if position == wanted[0]:
+                yield int(job_id), wanted[1]
+                wanted = next(rows, None)
+                if wanted is None:
+                    return
+        raise AssertionError(f"run {run_id}: an input row at {wanted[0]}, past its last job")
+        raise AssertionError(f"run {run_id}: an input row for a job that was not inserted")
 
     def inputs(self, run_id: int) -> RunInputs:
         """What the run's jobs carry from their input rows."""

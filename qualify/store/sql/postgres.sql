@@ -149,11 +149,18 @@ ORDER BY j.id;
 INSERT INTO jobs (run_id, domain, state, updated_at) VALUES %s;
 
 -- insert_job_inputs --
--- Many rows at once, with psycopg2's execute_values (columns: run_id, domain, input): each
--- job's input row, found by its domain through jobs_run_domain, in the run's transaction.
-INSERT INTO job_inputs (job_id, input)
-SELECT j.id, v.input FROM (VALUES %s) AS v (run_id, domain, input)
-JOIN jobs j ON j.run_id = v.run_id AND j.domain = v.domain;
+-- Many rows at once, with psycopg2's execute_values (columns: job_id, input): what each job
+-- carries from its input row.
+INSERT INTO job_inputs (job_id, input) VALUES %s;
+
+-- max_job_id --
+-- The newest job's id before a run inserts its own (which all come after it).
+SELECT COALESCE(MAX(id), 0) AS id FROM jobs;
+
+-- run_job_ids --
+-- A run's job ids in the order they were inserted (the order of its domain list); %(after)s
+-- is max_job_id from before the insert, so only the run's own rows are read.
+SELECT id FROM jobs WHERE run_id = %(run_id)s AND id > %(after)s ORDER BY id;
 
 -- enqueue_run_jobs --
 -- With the queue in this database: a message for every queued job of a run, in the same

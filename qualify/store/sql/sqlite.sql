@@ -148,9 +148,17 @@ ORDER BY j.id;
 INSERT INTO jobs (run_id, domain, state, updated_at) VALUES (?, ?, ?, ?);
 
 -- insert_job_inputs --
--- Many rows at once (columns: run_id, domain, input): each job's input row, found by its
--- domain through jobs_run_domain, in the run's own transaction.
-INSERT INTO job_inputs (job_id, input) SELECT id, ?3 FROM jobs WHERE run_id = ?1 AND domain = ?2;
+-- Many rows at once (columns: job_id, input): what each job carries from its input row.
+INSERT INTO job_inputs (job_id, input) VALUES (?, ?);
+
+-- max_job_id --
+-- The newest job's id before a run inserts its own (which all come after it).
+SELECT COALESCE(MAX(id), 0) AS id FROM jobs;
+
+-- run_job_ids --
+-- A run's job ids in the order they were inserted (the order of its domain list); :after
+-- is max_job_id from before the insert, so only the run's own rows are read.
+SELECT id FROM jobs WHERE run_id = :run_id AND id > :after ORDER BY id;
 
 -- enqueue_run_jobs --
 -- With the queue in this database: a message for every queued job of a run, in the same
