@@ -330,19 +330,9 @@ class Qualify:
 
     def _recover_run(self, run: Run, fail: bool, dry_run: bool) -> Recovery:
         states = self.runs.count_jobs_by_state(run.id)
-        unfinished = sum(states.get(s, 0) for s in ("queued", "waiting", "running"))
         action = "fail" if fail else "resume"
         if dry_run:
-            return Recovery(
-                run.id,
-                run.name,
-                action,
-                True,
-                requeued=0 if fail else states.get("waiting", 0) + states.get("running", 0),
-                failed=unfinished if fail else 0,
-                waiting_for_worker=0 if fail else states.get("queued", 0),
-                job_states=states,
-            )
+            return self._preview_recovery(run, action, states)
         if fail:
             failed = self.jobs.fail_unfinished(run.id, FAILED_BY_RECOVER)
             return Recovery(run.id, run.name, action, False, failed=failed, job_states=states)
@@ -357,6 +347,30 @@ class Qualify:
             requeued=reclaimed.requeued + promoted + lost,
             failed=reclaimed.failed,
             waiting_for_worker=self.runs.count_jobs_by_state(run.id).get("queued", 0),
+            job_states=states,
+        )
+
+    def _preview_recovery(self, run: Run, action: str, states: dict[str, int]) -> Recovery:
+        """What :meth:`_recover_run` would report, counted from the same rows its
+        statements change, changing nothing."""
+        expired, exhausted = self.runs.expired_leases(run.id)
+        queued, waiting = states.get("queued", 0), states.get("waiting", 0)
+        if action == "fail":
+            # fail_unfinished: every queued or waiting job, and running ones whose lease expired.
+            failed = queued + waiting + expired
+            return Recovery(run.id, run.name, action, True, failed=failed, job_states=states)
+        # reclaim_expired requeues the expired leases it does not fail; promote_due queues
+        # every waiting job; requeue_lost enqueues again the queued jobs the queue lost.
+        lost = len(self.jobs.lost(0.0, run.id))
+        requeued = expired - exhausted
+        return Recovery(
+            run.id,
+            run.name,
+            action,
+            True,
+            requeued=requeued + waiting + lost,
+            failed=exhausted,
+            waiting_for_worker=queued + requeued + waiting,
             job_states=states,
         )
 

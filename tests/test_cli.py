@@ -155,7 +155,7 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
     "lease too short": (["worker", "--lease", "0.1s"], "'--lease': must be at least 0.3s"),
     "zero concurrency": (["worker", "--concurrency", "0"], "'--concurrency'"),
     "bad stuck-after": (["status", "--stuck-after", "-1m"], "invalid duration '-1m'"),
-    "recover without --older-than": (["recover"], "--older-than"),
+    "recover with a bad --older-than": (["recover", "--older-than", "soon"], "--older-than"),
     "unknown run (status)": (["status", "99"], "run 99: no such run"),
     "unknown run (show)": (["show", "99"], "run 99: no such run"),
     "unknown domain (show)": (["show", "1", "nowhere.com"], "run 1: no domain 'nowhere.com'"),

@@ -157,11 +157,16 @@ def concurrency_option(help_text: str) -> Callable[[Command], Command]:
     )
 
 
+#: When a run with no movement and no live lease counts as stuck, unless told otherwise:
+#: `status --stuck-after` and `recover --older-than` share it.
+STUCK_AFTER = "5m"
+
+
 def stuck_after_option(func: Command) -> Command:
     return click.option(
         "--stuck-after",
         type=DURATION,
-        default="5m",
+        default=STUCK_AFTER,
         show_default=True,
         help="A run with no movement and no live lease for this long is STUCK.",
     )(func)

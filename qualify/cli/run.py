@@ -186,8 +186,8 @@ def work_with_progress(
         left = final.total - final.finished
         # Plain lines, never wrapped: the commands in them are meant to be pasted.
         click.echo(
-            f"Interrupted: run {run_id} keeps its {final.finished:,} finished jobs;"
-            f" the other {left:,} stay queued.",
+            f"Interrupted: run {run_id} keeps its {plural(final.finished, 'finished job')};"
+            f" the other {left:,} {'stays' if left == 1 else 'stay'} queued.",
             err=True,
         )
         click.echo(resume or f"Resume with: {_resume_command()}", err=True)

@@ -293,12 +293,7 @@ class Jobs:
         lost one; a mistake would only cost a duplicate message, which claims nothing.
         """
         db = self.database
-        held = self.queue.held_job_ids()
-        if run_id is None:
-            quiet = db.rows("quiet_queued_jobs", grace=grace)
-        else:
-            quiet = db.rows("quiet_queued_jobs_of_run", grace=grace, run_id=run_id)
-        lost = [row["id"] for row in quiet if row["id"] not in held]
+        lost = self.lost(grace, run_id)
         if not lost:
             return 0
         requeued: list[int] = []
@@ -308,6 +303,17 @@ class Jobs:
                 requeued.extend(row["id"] for row in db.rows("touch_queued_jobs", ids=chunk))
             self._requeue(requeued)
         return len(requeued)
+
+    def lost(self, grace: float, run_id: int | None = None) -> list[int]:
+        """Queued jobs quiet for ``grace`` seconds that the queue does not hold (read only:
+        what :meth:`requeue_lost` would enqueue again)."""
+        db = self.database
+        held = self.queue.held_job_ids()
+        if run_id is None:
+            quiet = db.rows("quiet_queued_jobs", grace=grace)
+        else:
+            quiet = db.rows("quiet_queued_jobs_of_run", grace=grace, run_id=run_id)
+        return [row["id"] for row in quiet if row["id"] not in held]
 
     def has_unfinished(self) -> bool:
         """Is any job, of any run, still queued, running or waiting?"""

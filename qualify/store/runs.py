@@ -138,6 +138,12 @@ class Runs:
         rows = self.database.rows("count_unknown_codes", run_id=run_id, limit=limit)
         return [(row["code"], row["count"]) for row in rows]
 
+    def expired_leases(self, run_id: int) -> tuple[int, int]:
+        """How many of the run's running jobs hold an expired lease, and how many of those
+        have used up their attempts."""
+        row = self.database.row("count_expired_leases", run_id=run_id)
+        return (int(row["expired"]), int(row["exhausted"])) if row else (0, 0)
+
     def live_leases(self, run_id: int) -> int:
         return int(self.database.value("count_live_leases", run_id=run_id))
 

@@ -107,6 +107,14 @@ GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %(limit)s;
 -- What the run's jobs carry from their input rows: format, columns, the websites' column.
 SELECT inputs FROM runs WHERE id = %(run_id)s;
 
+-- count_expired_leases --
+-- A run's running jobs whose lease expired, and how many of them used up their attempts:
+-- what reclaiming them would requeue and fail (recover --dry-run), read only.
+SELECT COUNT(*) AS expired,
+       COALESCE(SUM(CASE WHEN j.attempts >= r.max_attempts THEN 1 ELSE 0 END), 0) AS exhausted
+FROM jobs j JOIN runs r ON r.id = j.run_id
+WHERE j.run_id = %(run_id)s AND j.state = 'running' AND j.lease_expires_at < (extract(epoch from clock_timestamp())::double precision);
+
 -- count_live_leases --
 SELECT COUNT(*) AS count FROM jobs
 WHERE run_id = %(run_id)s AND state = 'running'
