@@ -15,16 +15,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from qualify import export, qualifiers
-from qualify.domains import DomainList, InvalidLine
 from qualify.errors import InputError, InvalidStateError
 from qualify.export import Layout
-from qualify.inputs import load_domains, load_icp, source_name
 from qualify.settings import Settings
 from qualify.store import Run, RunInputs, RunStatus, Store, WorkerInfo
-from qualify.worker import Worker, WorkerOptions
+
+if TYPE_CHECKING:
+    from qualify.domains import DomainList, InvalidLine
+    from qualify.worker import Worker, WorkerOptions
 
 FAILED_BY_RECOVER = "run marked failed by `qualify recover --fail`"
 
@@ -83,6 +84,9 @@ def prepare_run(
     """Load and check a run's inputs: the qualifier, the ICP, then the whole domain list
     (a plain list, CSV, TSV or XLSX: see :func:`qualify.inputs.load_domains` for the
     other arguments)."""
+    # Reading inputs needs the normaliser and the readers; `status` and `show` need neither.
+    from qualify.inputs import load_domains, load_icp, source_name
+
     qualifier_name = qualifier or qualifiers.DEFAULT_QUALIFIER
     if qualifier_name is None:
         raise InputError("qualifier: required (MODULE:CALLABLE)")
@@ -280,6 +284,8 @@ class Qualify:
         self, options: WorkerOptions | None = None, *, stop_when: Callable[[], bool] | None = None
     ) -> Worker:
         """A worker over this store, with this app's settings (for the qualifiers)."""
+        from qualify.worker import Worker  # only commands that work import the worker
+
         return Worker(self.store, options, settings=self.settings, stop_when=stop_when)
 
     def work_run(

@@ -114,6 +114,7 @@ def normalise(
     keep_www: bool = False,
     allow_test_names: bool = False,
     allow_port: bool = True,
+    public_suffix: bool = True,
 ) -> str:
     """Return the canonical domain for a line of input, or raise :class:`InvalidDomain`.
 
@@ -121,6 +122,8 @@ def normalise(
     domain it is given and an ICP's ``exclude_domains``, keeps ``www.`` (a host of its own
     there), refuses a bare ``host:port`` (a name takes no port; a URL's port is dropped
     either way) and, with ``allow_test_names``, accepts ``.example`` and ``.test`` names.
+    Without ``public_suffix`` the name is not looked up in the public suffix list (what
+    finding a stored domain needs: `show RUN DOMAIN` starts without loading that list).
     """
     if not isinstance(text, str):
         raise InvalidDomain(f"expected a domain name string, got {type(text).__name__}")
@@ -129,7 +132,7 @@ def normalise(
         host = host.rstrip(".").lower()
         if not keep_www and host.startswith("www."):
             host = host[4:]
-        _check_shape(host, allow_test_names)
+        _check_shape(host, allow_test_names, public_suffix)
         return host
     if not host:
         raise InvalidDomain("empty")
@@ -158,11 +161,11 @@ def normalise(
             raise InvalidDomain(f"not a valid internationalised name ({exc})") from None
     if not keep_www and host.startswith("www."):
         host = host[4:]
-    _check_shape(host, allow_test_names)
+    _check_shape(host, allow_test_names, public_suffix)
     return host
 
 
-def _check_shape(host: str, allow_test_names: bool) -> None:
+def _check_shape(host: str, allow_test_names: bool, public_suffix: bool = True) -> None:
     labels = host.split(".")
     tld = labels[-1]
     if tld.isdigit() or ":" in host:
@@ -182,6 +185,8 @@ def _check_shape(host: str, allow_test_names: bool) -> None:
         raise InvalidDomain(f"a reserved name (.{tld}), not a public domain")
     if tld in SPECIAL_USE_TLDS:
         raise InvalidDomain(f"a reserved name (.{tld}), not a public domain")
+    if not public_suffix:
+        return
     final = _final_suffixes or _final_public_suffixes()
     if tld in final:
         is_suffix = len(labels) == 1

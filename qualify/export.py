@@ -22,11 +22,14 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from qualify.errors import InputError
-from qualify.store import JobRecord, RunInputs
 from qualify.timefmt import iso
+
+if TYPE_CHECKING:
+    # The store's values only: `qualify --help` imports this module for its choices.
+    from qualify.store import JobRecord, RunInputs
 
 FORMATS = ("csv", "jsonl", "json", "xlsx")
 VERDICT_FILTERS = ("qualified", "review", "unqualified", "unknown", "failed")
@@ -81,7 +84,7 @@ class Layout:
     """The columns of a CSV or XLSX export of one run: its input columns, then qualify's
     under their export names (:meth:`names`); or just ``columns``, in that order."""
 
-    inputs: RunInputs = field(default_factory=RunInputs)
+    inputs: RunInputs = field(default_factory=lambda: _no_inputs())
     columns: Sequence[str] | None = None
     flat: bool = True
 
@@ -200,8 +203,15 @@ def row(record: JobRecord, inputs: RunInputs | None = None) -> dict[str, Any]:
         "finished_at": iso(record.finished_at),
         "evidence": record.evidence,
         **{k: v for k, v in record.extra.items() if k not in ("signals", "error")},
-        "input": (inputs or RunInputs()).cells(record),
+        "input": (inputs or _no_inputs()).cells(record),
     }
+
+
+def _no_inputs() -> RunInputs:
+    """What a run made before jobs carried their input rows carries: its domains."""
+    from qualify.store import RunInputs
+
+    return RunInputs()
 
 
 def error_text(record: JobRecord) -> str | None:

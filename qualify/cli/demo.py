@@ -7,15 +7,12 @@ import shutil
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from qualify import demo as demo_sites
-from qualify.api import Qualify, prepare_run
 from qualify.cli.base import EXIT_INTERRUPTED, cli
-from qualify.cli.run import work_with_progress
-from qualify.cli.tables import results_table
 from qualify.settings import Settings
-from qualify.worker import WorkerOptions
+
+#: qualify.demo.DEFAULT_DIR, here so that `qualify --help` need not load the demo's sites.
+DEFAULT_DIR = "qualify-demo"
 
 
 @cli.command()
@@ -23,7 +20,7 @@ from qualify.worker import WorkerOptions
     "--dir",
     "directory",
     type=click.Path(file_okay=False),
-    default=demo_sites.DEFAULT_DIR,
+    default=DEFAULT_DIR,
     show_default=True,
     help="Where the ICP, the domain list and the database go.",
 )
@@ -43,6 +40,14 @@ def demo(ctx: click.Context, directory: str, concurrency: int) -> None:
       qualify demo
       qualify demo --dir /tmp/try-qualify
     """
+    from rich.console import Console
+
+    from qualify import demo as demo_sites
+    from qualify.api import Qualify, prepare_run
+    from qualify.cli.run import work_with_progress
+    from qualify.cli.tables import results_table
+    from qualify.worker import WorkerOptions
+
     inputs = demo_sites.write_inputs(Path(directory))
     prepared = prepare_run(str(inputs.icp), str(inputs.domains), "web")
     with demo_sites.DemoGateway() as gateway:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from qualify.api import Recovery
-from qualify.cli import documents
 from qualify.cli.base import (
     DURATION,
     STUCK_AFTER,
@@ -14,6 +14,9 @@ from qualify.cli.base import (
     open_app,
 )
 from qualify.plural import plural
+
+if TYPE_CHECKING:
+    from qualify.api import Recovery
 
 
 @cli.command()
@@ -40,6 +43,8 @@ def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) 
       qualify recover --older-than 5m --dry-run
       qualify recover --older-than 1h --fail
     """
+    from qualify.cli import documents
+
     with open_app(create=False) as app:
         actions = app.recover(older_than, fail=mark_failed, dry_run=dry_run)
     if as_json:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import click
-from rich.console import Console
+from typing import TYPE_CHECKING
 
-from qualify.api import PreparedRun, Qualify, RunCreated, prepare_run
-from qualify.cli import documents
+import click
+
 from qualify.cli.base import (
     DURATION,
     EXIT_INTERRUPTED,
@@ -19,13 +18,17 @@ from qualify.cli.base import (
     open_app,
     settings,
 )
-from qualify.cli.live import RunProgress
 from qualify.errors import InputError
-from qualify.inputs import INPUT_FORMATS, ColumnError
-from qualify.inputs.columns import MAX_CELL_CHARS
 from qualify.plural import plural
-from qualify.store import Run
-from qualify.worker import WorkerOptions
+
+#: qualify.inputs.INPUT_FORMATS, here so that `qualify --help` need not load the readers.
+INPUT_FORMATS = ("text", "csv", "tsv", "xlsx")
+
+if TYPE_CHECKING:
+    # Imported where they are used: `qualify --help` must start fast.
+    from qualify.api import PreparedRun, Qualify, RunCreated
+    from qualify.store import Run
+    from qualify.worker import WorkerOptions
 
 
 @cli.command()
@@ -99,6 +102,11 @@ def run(
       qualify run icp.json export.xlsx --sheet Companies --column Website
       cat domains.txt | qualify run icp.json - --qualifier mymodule:score
     """
+    from qualify.api import prepare_run
+    from qualify.cli import documents
+    from qualify.inputs import ColumnError
+    from qualify.worker import WorkerOptions
+
     try:
         prepared = prepare_run(
             icp_json,
@@ -141,6 +149,8 @@ def _carried_columns(carry: str) -> list[str] | None:
 
 
 def report_created(created: RunCreated, prepared: PreparedRun) -> None:
+    from qualify.inputs.columns import MAX_CELL_CHARS
+
     source = prepared.domains.source
     unit = created.unit
     for line in created.invalid[:20]:
@@ -179,6 +189,10 @@ def work_with_progress(
 ) -> Run:
     """Work the run in this process with a live progress bar until it is finished, or until
     Ctrl-C (the worker hands its in-flight jobs back; ``resume`` says how to go on)."""
+    from rich.console import Console
+
+    from qualify.cli.live import RunProgress
+
     bar = RunProgress(run_id, app.runs.get(run_id).total, Console(stderr=True), disable=quiet)
     with bar.shown():
         final = app.work_run(run_id, options, on_progress=bar.update)
