@@ -42,6 +42,8 @@ class RunCreated:
     format: str = "text"
     #: ...which column of the table held them, and what the invalid entries' numbers count.
     domain_column: str | None = None
+    #: Columns read where ``domain_column`` is empty (they agree with it elsewhere).
+    fallback_columns: tuple[str, ...] = ()
     unit: str = "line"
     #: Input cells cut to the size a job carries.
     cut_cells: int = 0
@@ -212,6 +214,7 @@ class Qualify:
             invalid_count=domains.invalid_count,
             format=domains.format,
             domain_column=None if domains.format == "text" else domains.domain_column,
+            fallback_columns=tuple(domains.fallback_columns),
             unit=domains.unit,
             cut_cells=domains.cut_cells,
         )

@@ -231,6 +231,8 @@ class DomainList:
     format: str = "text"
     columns: list[str] = field(default_factory=lambda: [PLAIN_INPUT_COLUMN])
     domain_column: str = PLAIN_INPUT_COLUMN
+    #: Columns that agree with ``domain_column``, read where its cell is empty.
+    fallback_columns: list[str] = field(default_factory=list)
     rows: RowSpool = field(default_factory=RowSpool)
     unit: str = "line"
     #: How many cells were cut to the carried size limit.

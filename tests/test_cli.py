@@ -61,6 +61,7 @@ def test_run_json_shape(tmp_path: Path) -> None:
         "invalid_count": 1,
         "format": "text",
         "column": None,
+        "fallback_columns": [],
     }
 
 

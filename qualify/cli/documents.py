@@ -65,6 +65,7 @@ def created_json(created: RunCreated) -> dict[str, Any]:
         "invalid_count": created.invalid_count,
         "format": created.format,
         "column": created.domain_column,
+        "fallback_columns": list(created.fallback_columns),
     }
 
 

@@ -167,6 +167,9 @@ def report_created(created: RunCreated, prepared: PreparedRun) -> None:
     summary = f"{created.queued:,} queued"
     if created.domain_column is not None:
         summary += f" from column {created.domain_column!r}"
+        if created.fallback_columns:
+            others = " or ".join(repr(c) for c in created.fallback_columns)
+            summary += f" (else {others})"
     if skipped:
         summary += ", " + " and ".join(skipped) + " skipped"
     click.echo(f"Run {created.run_id} ({created.name}): {summary}")

@@ -108,9 +108,13 @@ def load_domains(
         blocks = line_blocks(itertools.chain([head], read_chunks(stream)), name)
         first = next(blocks, [])
         blocks = itertools.chain([first], blocks)
-        delimiter = {"text": None, "tsv": "\t"}.get(fmt or "", delimited.sniff_delimiter(first))
-        if delimiter is None and fmt == "csv":
-            delimiter = ","  # a one-column CSV file
+        if fmt == "text":
+            delimiter = None
+        elif fmt == "tsv":
+            delimiter = "\t"
+        else:
+            # A CSV file with no delimiter in its first lines has one column.
+            delimiter = delimited.sniff_delimiter(first) or ("," if fmt == "csv" else None)
         if delimiter is None:
             if column is not None or carry is not None:
                 raise InputError(f"{name}: a plain list of domains has no columns to choose")

@@ -4,7 +4,8 @@ A column is chosen by name when exactly one header plausibly names websites or d
 (``Website``, ``Domain``, ``URL``, ``Company Domain Name``...), or by what its first rows
 hold when no header does. Two plausible columns are fine when they agree on every sampled
 row (HubSpot exports carry both ``Company Domain Name`` and ``Website URL``); otherwise the
-choice is the user's, and :class:`ColumnError` lists the columns to choose from.
+choice is the user's, and :class:`ColumnError` lists the columns to choose from. Where
+columns agree, a row whose chosen cell is empty takes its website from the next of them.
 """
 
 from __future__ import annotations
@@ -92,20 +93,20 @@ def read_table(
         sample.append(row)
         if len(sample) >= SAMPLE_ROWS:
             break
-    index = (
-        find_column(table, column)
-        if column is not None
-        else choose_column(table, [cells for _, cells in sample])
-    )
-    carried = _carried(table, carry, index)
+    if column is not None:
+        chosen = [find_column(table, column)]
+    else:
+        chosen = choose_columns(table, [cells for _, cells in sample])
+    carried = _carried(table, carry, chosen)
     result = DomainList(
         source=table.source,
         format=table.format,
         columns=[table.columns[i] for i in carried],
-        domain_column=table.columns[index],
+        domain_column=table.columns[chosen[0]],
+        fallback_columns=[table.columns[i] for i in chosen[1:]],
         unit=table.unit,
     )
-    _collect(result, _chain(sample, table.rows), index, carried, len(table.columns))
+    _collect(result, _chain(sample, table.rows), chosen, carried, len(table.columns))
     result.check_not_empty()
     return result
 
@@ -124,17 +125,18 @@ def find_column(table: Table, name: str) -> int:
     raise ColumnError(f"{table.source}: no column {name!r}", columns)
 
 
-def choose_column(table: Table, sample: list[list[str]]) -> int:
-    """The column that holds the websites: see the module docstring."""
+def choose_columns(table: Table, sample: list[list[str]]) -> list[int]:
+    """The column that holds the websites, then the ones that agree with it (for rows where
+    it is empty): see the module docstring."""
     columns = table.columns
     if len(columns) == 1:
-        return 0
+        return [0]
     keys = [header_key(c) for c in columns]
     named = [i for i, key in enumerate(keys) if key in WEBSITE_HEADERS]
     if not named:
         named = [i for i, key in enumerate(keys) if any(w in key for w in WEBSITE_WORDS)]
     if len(named) == 1:
-        return named[0]
+        return named
     if named:
         agreed = _agreeing(named, sample)
         if agreed is not None:
@@ -147,7 +149,7 @@ def choose_column(table: Table, sample: list[list[str]]) -> int:
         )
     by_content = [i for i in range(len(columns)) if _holds_websites(sample, i)]
     if len(by_content) == 1:
-        return by_content[0]
+        return by_content
     if by_content:
         agreed = _agreeing(by_content, sample)
         if agreed is not None:
@@ -161,9 +163,9 @@ def choose_column(table: Table, sample: list[list[str]]) -> int:
     raise ColumnError(f"{table.source}: no column looks like websites or domains", columns)
 
 
-def _agreeing(candidates: list[int], sample: list[list[str]]) -> int | None:
-    """The candidate with the most domains if all of them name the same domain on every
-    sampled row where they both hold one; None if any two disagree."""
+def _agreeing(candidates: list[int], sample: list[list[str]]) -> list[int] | None:
+    """The candidates, the one with the most domains first, if all of them name the same
+    domain on every sampled row where two hold one; None if any two disagree."""
     valid = dict.fromkeys(candidates, 0)
     for cells in sample:
         found: set[str] = set()
@@ -174,8 +176,7 @@ def _agreeing(candidates: list[int], sample: list[list[str]]) -> int | None:
                 valid[i] += 1
         if len(found) > 1:
             return None
-    best = max(valid.values())
-    return next(i for i in candidates if valid[i] == best)
+    return sorted(candidates, key=lambda i: -valid[i])  # stable: leftmost first on a tie
 
 
 def _holds_websites(sample: list[list[str]], index: int) -> bool:
@@ -195,20 +196,20 @@ def _domain_or_none(cell: str) -> str | None:
         return None
 
 
-def _carried(table: Table, carry: Sequence[str] | None, index: int) -> list[int]:
-    """Indexes of the carried columns, in table order; the websites' column always."""
+def _carried(table: Table, carry: Sequence[str] | None, chosen: list[int]) -> list[int]:
+    """Indexes of the carried columns, in table order; the websites' columns always."""
     if carry is None:
         wanted = set(range(len(table.columns))[:MAX_CARRIED_COLUMNS])
     else:
         wanted = {find_column(table, name) for name in carry}
-    wanted.add(index)
+    wanted.update(chosen)
     return sorted(wanted)
 
 
 def _collect(
     result: DomainList,
     rows: Iterable[tuple[int, list[str]]],
-    index: int,
+    chosen: list[int],
     carried: list[int],
     width: int,
 ) -> None:
@@ -217,7 +218,7 @@ def _collect(
     for number, cells in rows:
         if not any(c.strip() for c in cells):
             continue  # an empty row, as spreadsheets leave between blocks
-        value = _cell(cells, index).strip()
+        value = next((v for i in chosen if (v := _cell(cells, i).strip())), "")
         try:
             if not value:
                 raise InvalidDomain("no website in this row")

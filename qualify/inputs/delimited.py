@@ -31,8 +31,10 @@ def sniff_delimiter(lines: list[str]) -> str | None:
     for delimiter in DELIMITERS:
         if not any(delimiter in line for line in sample):
             continue
-        counts = Counter(_field_counts(sample, delimiter))
-        fields, rows = counts.most_common(1)[0]
+        counts = Counter(_field_counts(sample, delimiter)).most_common(1)
+        if not counts:
+            continue
+        fields, rows = counts[0]
         # A quoted field cut off by the end of the sample counts once, wrongly: allow it.
         if fields >= 2 and rows >= len(sample) - 1 and (best is None or fields > best[0]):
             best = (fields, delimiter)
@@ -40,6 +42,7 @@ def sniff_delimiter(lines: list[str]) -> str | None:
 
 
 def _field_counts(sample: list[str], delimiter: str) -> list[int]:
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     try:
         return [len(record) for record in csv.reader(sample, delimiter=delimiter)]
     except csv.Error:
@@ -51,7 +54,8 @@ def records(
 ) -> Iterator[tuple[int, list[str]]]:
     """``(line, fields)`` for every non-empty record, ``line`` being where it starts."""
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-    reader = csv.reader(_with_line_ends(blocks), delimiter=delimiter)
+    # strict: a quote left open must not swallow the rest of the file into one cell.
+    reader = csv.reader(_with_line_ends(blocks), delimiter=delimiter, strict=True)
     start = 1
     while True:
         try:

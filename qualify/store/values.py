@@ -149,12 +149,6 @@ class RunInputs:
                     "domain_column": self.domain_column}  # fmt: skip
         return json.dumps(document, ensure_ascii=False)
 
-    def value(self, record: JobRecord) -> str:
-        """The job's domain as its input row wrote it (``https://www.acme.com/``)."""
-        if record.input is None or self.domain_column not in self.columns:
-            return record.domain
-        return record.input[self.columns.index(self.domain_column)]
-
     def cells(self, record: JobRecord) -> dict[str, str]:
         """The job's input row by column name (a job that carries nothing: its domain)."""
         if record.input is None:
