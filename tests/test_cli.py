@@ -472,3 +472,53 @@ def test_backend_urls_are_checked_at_start_up(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "s3cret" not in result.output
+
+
+def _stuck_in_every_way(app: Qualify) -> int:
+    """A stuck run with one job in each situation recover handles: queued with its message,
+    queued with its message lost, waiting for a retry, running on an expired lease, and
+    running on an expired lease with its attempts used up."""
+    run_id = create_run(
+        app, ["acme.com", "lost.com", "waits.com", "expired.com", "exhausted.com"],
+        max_attempts=2,
+    )  # fmt: skip
+    db = raw(app)
+    ids = {d: db.scalar("SELECT id FROM jobs WHERE domain = ? AND run_id = ?", (d, run_id))
+           for d in ("lost.com", "waits.com", "expired.com", "exhausted.com")}  # fmt: skip
+    claimed = app.jobs.claim([ids["waits.com"], ids["expired.com"], ids["exhausted.com"]],
+                             "crashed-host:1:dead00", 30)  # fmt: skip
+    waits = next(job for job in claimed if job.id == ids["waits.com"])
+    app.jobs.retry_later(waits, 3600, "timeout", "timed out")
+    db.execute("UPDATE jobs SET lease_expires_at = {now} - 300 WHERE state = 'running'")
+    db.execute("UPDATE jobs SET attempts = 2 WHERE id = ?", (ids["exhausted.com"],))
+    app.queue.flush()  # every message lost...
+    app.queue.push([db.scalar("SELECT id FROM jobs WHERE domain = 'acme.com'")])  # ...but one
+    age_run(app, run_id, 900)
+    db.execute("UPDATE jobs SET next_attempt_at = {now} - 900 WHERE state = 'waiting'")
+    return run_id
+
+
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["text", "json"])
+@pytest.mark.parametrize("mode", [[], ["--fail"]], ids=["resume", "fail"])
+def test_recover_dry_run_reports_exactly_what_the_real_run_does(
+    app: Qualify, stack: Stack, mode: list[str], output: list[str]
+) -> None:
+    run_id = _stuck_in_every_way(app)
+    before = stack.snapshot()
+    dry = invoke(*stack.cli, "recover", "--dry-run", *mode, *output).stdout
+    assert stack.snapshot() == before  # the dry run changed nothing
+    real = invoke(*stack.cli, "recover", *mode, *output).stdout
+    if output:
+        dry_document, real_document = json.loads(dry), json.loads(real)
+        assert (dry_document.pop("dry_run"), real_document.pop("dry_run")) == (True, False)
+        assert dry_document == real_document
+        assert real_document["runs"][0]["run_id"] == run_id
+        return
+    said = dry.replace("Would resume", "Resumed").replace("Would mark FAILED", "Marked FAILED")
+    assert said == real
+    if mode:
+        assert "5 unfinished jobs failed" in real
+    else:
+        # expired.com, waits.com and lost.com back in the queue; exhausted.com failed.
+        assert "3 jobs re-queued, 1 failed after too many attempts;" in real
+        assert "4 queued jobs need a worker" in real
