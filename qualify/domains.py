@@ -285,12 +285,17 @@ def read_domains(
 
 
 def read_domain_lines(
-    lines: Iterable[tuple[int, str]], source: str, *, header_names: frozenset[str] = frozenset()
+    lines: Iterable[tuple[int, str]],
+    source: str,
+    *,
+    header_names: frozenset[str] = frozenset(),
+    keep_lines: bool = True,
 ) -> DomainList:
     """Read a whole domain list, one pass, keeping only the unique normalised domains.
 
     A first line that is one of ``header_names`` (compared as :func:`header_key` gives
-    them) is a header, not a bad domain."""
+    them) is a header, not a bad domain. ``keep_lines``: each job carries its line as
+    written where it differs from its domain."""
     result = DomainList(source=source)
     rows = result.rows
     # A dict keeps first-seen order and deduplicates in one structure.
@@ -312,7 +317,7 @@ def read_domain_lines(
         if domain in seen:
             result.duplicates += 1
         else:
-            if text != domain:
+            if keep_lines and text != domain:
                 rows.add(len(seen), _one_cell_json(text))
             seen[domain] = None
     result.domains = list(seen)

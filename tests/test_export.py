@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import openpyxl
@@ -222,3 +223,20 @@ def test_input_rows_find_their_jobs_when_ids_have_gaps(
     assert [json.loads(row)[0] for _, row in walked[:3]] == ["0", "1", "2"]
     stored = {r.job_id: r.input for r in app.runs.records(first)}
     assert all(stored[job_id] == json.loads(row) for job_id, row in walked)
+
+
+def test_show_names_the_input_row_a_domain_came_from(app: Qualify, stack: Stack) -> None:
+    run_id = _run(app, SALESFORCE)
+    shown = invoke(*stack.cli, "show", str(run_id), "https://Forto.com/en/").stdout
+    assert re.search(r"^Input\s+Account ID: 0015g00000AbCdFAAV\s*$", shown, re.MULTILINE)
+    assert re.search(r"^\s+Description: Multi-line description, with a comma", shown, re.M)
+
+
+def test_carry_none_keeps_only_the_websites(app: Qualify, stack: Stack, tmp_path: Path) -> None:
+    run_id = _run(app, HUBSPOT, carry=[])
+    header = invoke(*stack.cli, "export", str(run_id)).stdout.splitlines()[0].split(",")
+    assert header[:2] == ["Company Domain Name", "Website URL"]
+    icp, domains = write_inputs(tmp_path, ["https://www.acme.com/x"])
+    plain = app.create_run(prepare_run(icp, domains, PROFILE, carry=[])).run_id
+    (row,) = csv.DictReader(io.StringIO(invoke(*stack.cli, "export", str(plain)).stdout))
+    assert row["input"] == "acme.com"  # the line as written was not kept

@@ -116,7 +116,7 @@ def show(run_id: int, domain: str | None, stuck_after: float) -> None:
             out.print(tables.run_summary(summary, stuck_after))
         else:
             record = app.runs.job(run_id, _normalise_arg(domain))
-            out.print(tables.job_detail(record, run_id))
+            out.print(tables.job_detail(record, run_id, app.runs.inputs(run_id)))
 
 
 def _normalise_arg(domain: str) -> str:

@@ -13,7 +13,7 @@ from rich.text import Text
 from qualify.api import RunSummary, StatusReport
 from qualify.cli.layout import Column, Fitted, listing
 from qualify.export import error_text
-from qualify.store import JobRecord, Run, WorkerInfo
+from qualify.store import JobRecord, Run, RunInputs, WorkerInfo
 from qualify.timefmt import ago, iso
 
 STATUS_STYLES = {
@@ -226,12 +226,29 @@ def _verdict_counts(verdicts: dict[str, int]) -> Text:
     return text
 
 
-def job_detail(record: JobRecord, run_id: int | None = None) -> Group:
-    """One domain's outcome: verdict and score, then every reason with what it saw."""
+#: Input cells `show RUN DOMAIN` lists; the export has them all.
+SHOWN_INPUT_CELLS = 8
+
+
+def job_detail(
+    record: JobRecord, run_id: int | None = None, inputs: RunInputs | None = None
+) -> Group:
+    """One domain's outcome: the input row it came from, verdict and score, then every
+    reason with what it saw."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     table.add_row("Domain", record.domain + (f"  (run {run_id})" if run_id is not None else ""))
+    if inputs is not None and record.input is not None:
+        filled = [(k, v) for k, v in inputs.cells(record).items() if v]
+        lines = [
+            Text.assemble((f"{column}: ", "dim"), " ".join(value.split()))
+            for column, value in filled[:SHOWN_INPUT_CELLS]
+        ]
+        if len(filled) > SHOWN_INPUT_CELLS:
+            more = len(filled) - SHOWN_INPUT_CELLS
+            lines.append(Text(f"… {more} more in the export", style="dim"))
+        table.add_row("Input", Text("\n").join(lines))
     verdict = Text(record.verdict or "-", style=VERDICT_STYLES.get(record.verdict or "", ""))
     details = [] if record.score is None else [f"score {record.score:g}"]
     details += [

@@ -116,10 +116,12 @@ def load_domains(
             # A CSV file with no delimiter in its first lines has one column.
             delimiter = delimited.sniff_delimiter(first) or ("," if fmt == "csv" else None)
         if delimiter is None:
-            if column is not None or carry is not None:
+            if column is not None or carry:
                 raise InputError(f"{name}: a plain list of domains has no columns to choose")
             lines = content_lines(blocks)
-            return read_domain_lines(lines, name, header_names=WEBSITE_HEADERS)
+            return read_domain_lines(
+                lines, name, header_names=WEBSITE_HEADERS, keep_lines=carry is None
+            )
         table_format = "tsv" if delimiter == "\t" else "csv"
         columns, data = header_and_rows(delimited.records(blocks, delimiter, name))
         return read_table(Table(name, table_format, columns, data), column=column, carry=carry)
