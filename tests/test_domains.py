@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -163,3 +164,21 @@ def test_a_large_list_is_read_in_one_pass() -> None:
     assert len(result.domains) == 50_000
     assert result.domains[:2] == ["company0.com", "company1.com"]
     assert result.duplicates == 1000
+
+
+def test_each_job_carries_its_line_as_written_where_it_is_not_its_domain() -> None:
+    # Positions in the list of unique domains, and JSON that holds any text (the fast path
+    # for lines without anything to escape must agree with json.dumps).
+    result = _read(
+        b"acme.com\n"
+        b"https://www.Globex.io/about\n"
+        b'https://initech.com/a"b\\\\c\n'
+        b"ACME.COM\n"
+        + "https://bücher.de/\n".encode()
+    )
+    assert result.domains == ["acme.com", "globex.io", "initech.com", "xn--bcher-kva.de"]
+    assert [(position, json.loads(row)) for position, row in result.rows] == [
+        (1, ["https://www.Globex.io/about"]),
+        (2, ['https://initech.com/a"b\\\\c']),
+        (3, ["https://bücher.de/"]),
+    ]
