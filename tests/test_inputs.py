@@ -206,9 +206,10 @@ def test_an_email_column_is_not_taken_for_websites(tmp_path: Path) -> None:
     path = tmp_path / "people.csv"
     path.write_text("Name,E-mail,Homepage\nAnn,ann@acme.com,acme.com\nBob,bob@globex.io,\n")
     assert load_domains(str(path)).domain_column == "Homepage"
+    # No header names websites: by content, the addresses are not taken for domains.
     by_content = tmp_path / "contacts.csv"
-    by_content.write_text("Name,Mail,Site\nAnn,ann@acme.com,https://acme.com\n")
-    assert load_domains(str(by_content)).domain_column == "Site"
+    by_content.write_text("Name,Contact,Link\nAnn,ann@acme.com,https://acme.com\n")
+    assert load_domains(str(by_content)).domain_column == "Link"
 
 
 def _run_args(tmp_path: Path, name: str, content: str) -> list[str]:
