@@ -26,12 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 TARGET_MS = 150
 
 
-def timed(argv: list[str], env: dict[str, str], repeat: int) -> tuple[float, float]:
-    """(fastest, median) wall time in milliseconds of ``repeat`` runs of ``argv``."""
+def timed(argv: list[str], env: dict[str, str], repeat: int, cwd: str) -> tuple[float, float]:
+    """(fastest, median) wall time in milliseconds of ``repeat`` runs of ``argv``, started
+    in ``cwd`` (not a checkout: ``python -m`` puts the current directory first on the path)."""
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         times.append((time.perf_counter() - started) * 1000)
     return min(times), statistics.median(times)
 
@@ -62,12 +65,12 @@ def main() -> None:
             ("python -c pass", ["-c", "pass"]),
             ("python -c 'import click'", ["-c", "import click"]),
         ):
-            fastest, median = timed([python, *argv], env, args.repeat)
+            fastest, median = timed([python, *argv], env, args.repeat, tmp)
             print(f"{label:<34} {fastest:>6.0f}ms {median:>6.0f}ms")
         for tree_label, tree in trees:
             tree_env = {**env, "PYTHONPATH": str(tree)}
             for label, argv in commands.items():
-                fastest, median = timed([python, *argv], tree_env, args.repeat)
+                fastest, median = timed([python, *argv], tree_env, args.repeat, tmp)
                 print(f"{label + ' (' + tree_label + ')':<34} {fastest:>6.0f}ms {median:>6.0f}ms")
 
 
