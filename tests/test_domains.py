@@ -173,8 +173,7 @@ def test_each_job_carries_its_line_as_written_where_it_is_not_its_domain() -> No
         b"acme.com\n"
         b"https://www.Globex.io/about\n"
         b'https://initech.com/a"b\\\\c\n'
-        b"ACME.COM\n"
-        + "https://bücher.de/\n".encode()
+        b"ACME.COM\n" + "https://bücher.de/\n".encode()
     )
     assert result.domains == ["acme.com", "globex.io", "initech.com", "xn--bcher-kva.de"]
     assert [(position, json.loads(row)) for position, row in result.rows] == [

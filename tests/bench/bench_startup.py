@@ -32,9 +32,7 @@ def timed(argv: list[str], env: dict[str, str], repeat: int, cwd: str) -> tuple[
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run(
-            argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append((time.perf_counter() - started) * 1000)
     return min(times), statistics.median(times)
 

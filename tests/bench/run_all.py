@@ -16,12 +16,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES = [
-    ("Queueing", "bench_queueing.py", ["--sizes", "200000", "1000000"], ["--sizes", "50000"]),
+    (
+        "Queueing",
+        "bench_queueing.py",
+        ["--sizes", "200000", "1000000", "--csv"],
+        ["--sizes", "50000", "--csv"],
+    ),
     ("Worker overhead", "bench_worker.py", ["--jobs", "20000"], ["--jobs", "5000"]),
     ("Web qualification", "bench_web.py", [], ["--sites", "300", "--concurrency", "16", "64"]),
     ("Web CPU per page", "bench_web_cpu.py", [], ["--repeat", "50"]),
     ("Status at scale", "bench_status.py", [], ["--jobs", "100000"]),
     ("Recovery", "bench_recovery.py", [], []),
+    ("Start-up", "bench_startup.py", [], ["--repeat", "5"]),
 ]
 
 
