@@ -102,7 +102,7 @@ WORKER_STATE_STYLES = {"alive": "green", "dead": "bold red", "stopped": "dim"}
 
 def workers_table(workers: list[WorkerInfo], now: float) -> Fitted:
     columns = [
-        Column("HOST", flex=True, min_width=12, max_width=40),
+        Column("HOST", flex=True, min_width=24, max_width=60),
         Column("PID", justify="right"),
         Column("STATE"),
         Column("CONCURRENCY", justify="right", drop=1),
