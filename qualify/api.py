@@ -15,20 +15,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
 from qualify import export, qualifiers
-from qualify.domains import DomainList, InvalidLine
 from qualify.errors import InputError, InvalidStateError, NotFoundError
-from qualify.inputs import load_domains, load_icp, source_name
+from qualify.export import Layout
 from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.settings import Settings
-from qualify.store import PruneReport, Run, RunStatus, Store, WorkerInfo
-from qualify.tuning import compare, evaluate, labels, rescore
-from qualify.tuning.compare import RunDiff
-from qualify.tuning.evaluate import Evaluation
-from qualify.tuning.rescore import Lineage
-from qualify.worker import Worker, WorkerOptions
+from qualify.store import PruneReport, Run, RunInputs, RunStatus, Store, WorkerInfo
+
+if TYPE_CHECKING:
+    # Imported where used: `qualify --help` and `status` must start fast.
+    from qualify.domains import DomainList, InvalidLine
+    from qualify.tuning.compare import RunDiff
+    from qualify.tuning.evaluate import Evaluation
+    from qualify.tuning.rescore import Lineage
+    from qualify.worker import Worker, WorkerOptions
 
 FAILED_BY_RECOVER = "run marked failed by `qualify recover --fail`"
 
@@ -41,6 +43,15 @@ class RunCreated:
     duplicates: int
     invalid: list[InvalidLine]
     invalid_count: int
+    #: What the domains were read from: a plain list ("text"), "csv", "tsv" or "xlsx"...
+    format: str = "text"
+    #: ...which column of the table held them, and what the invalid entries' numbers count.
+    domain_column: str | None = None
+    #: Columns read where ``domain_column`` is empty (they agree with it elsewhere).
+    fallback_columns: tuple[str, ...] = ()
+    unit: str = "line"
+    #: Input cells cut to the size a job carries.
+    cut_cells: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,22 @@ class PreparedRun:
     default_name: str
 
 
-def prepare_run(icp_path: str, domains_path: str, qualifier: str | None = None) -> PreparedRun:
-    """Load and check a run's inputs: the qualifier, the ICP, then the whole domain list."""
+def prepare_run(
+    icp_path: str,
+    domains_path: str,
+    qualifier: str | None = None,
+    *,
+    input_format: str | None = None,
+    column: str | None = None,
+    sheet: str | None = None,
+    carry: Sequence[str] | None = None,
+) -> PreparedRun:
+    """Load and check a run's inputs: the qualifier, the ICP, then the whole domain list
+    (a plain list, CSV, TSV or XLSX: see :func:`qualify.inputs.load_domains` for the
+    other arguments)."""
+    # Reading inputs needs the normaliser and the readers; `status` and `show` need neither.
+    from qualify.inputs import load_domains, load_icp, source_name
+
     qualifier_name = qualifier or qualifiers.DEFAULT_QUALIFIER
     if qualifier_name is None:
         raise InputError("qualifier: required (MODULE:CALLABLE)")
@@ -90,7 +115,9 @@ def prepare_run(icp_path: str, domains_path: str, qualifier: str | None = None) 
         qualifiers.check(qualifier_name, icp)
     except InputError as exc:
         raise InputError(f"{source_name(icp_path)}: {exc}") from None
-    domains = load_domains(domains_path)
+    domains = load_domains(
+        domains_path, input_format=input_format, column=column, sheet=sheet, carry=carry
+    )
     return PreparedRun(icp, domains, qualifier_name, _default_name(icp, domains_path))
 
 
@@ -120,6 +147,8 @@ class RunSummary:
     failures: list[tuple[str, int]] | None
     #: The run it re-scores and what changed (None for a run made from a domain list).
     lineage: Lineage | None = None
+    #: The most common codes behind its ``unknown`` verdicts (None when there is none).
+    unknown_codes: list[tuple[str, int]] | None = None
 
 
 class Qualify:
@@ -187,15 +216,21 @@ class Qualify:
             raise InputError("max_page_age: must not be negative")
         domains = prepared.domains
         name = name or prepared.default_name
-        run_id = self.runs.create(
-            name=name,
-            qualifier=prepared.qualifier,
-            icp=prepared.icp,
-            domains=domains.domains,
-            max_attempts=max_attempts,
-            backoff=backoff,
-            max_page_age=max_page_age,
-        )
+        inputs = RunInputs(domains.format, tuple(domains.columns), domains.domain_column)
+        try:
+            run_id = self.runs.create(
+                name=name,
+                qualifier=prepared.qualifier,
+                icp=prepared.icp,
+                domains=domains.domains,
+                max_attempts=max_attempts,
+                backoff=backoff,
+                max_page_age=max_page_age,
+                inputs=inputs,
+                input_rows=domains.rows,
+            )
+        finally:
+            domains.close()
         return RunCreated(
             run_id=run_id,
             name=name,
@@ -203,6 +238,11 @@ class Qualify:
             duplicates=domains.duplicates,
             invalid=domains.invalid,
             invalid_count=domains.invalid_count,
+            format=domains.format,
+            domain_column=None if domains.format == "text" else domains.domain_column,
+            fallback_columns=tuple(domains.fallback_columns),
+            unit=domains.unit,
+            cut_cells=domains.cut_cells,
         )
 
     def rescore(
@@ -218,6 +258,8 @@ class Qualify:
         of any age; domains without kept pages are fetched. Everything is checked before
         the run and all its jobs are written, in one transaction."""
         source = self.runs.get(source_run_id)
+        from qualify.tuning import rescore
+
         prepared = rescore.prepare_rescore(
             source, self.runs.plan(source_run_id), icp_path, qualifier
         )
@@ -248,11 +290,16 @@ class Qualify:
             source_plan = self.runs.plan(run.source_run_id)
         except NotFoundError:
             return None
+        from qualify.tuning import rescore
+
         return rescore.lineage_of(run, self.runs.plan(run.id), source_plan)
 
     def evaluate(self, run_id: int, labels_path: str) -> Evaluation:
         """Run ``run_id`` against the labels in the CSV at ``labels_path``."""
         self.runs.get(run_id)
+        from qualify.tuning import evaluate as evaluation
+        from qualify.tuning import labels
+
         read = labels.read_labels(labels_path)
         domains = list(read.by_domain)
         records = [
@@ -260,16 +307,20 @@ class Qualify:
             for start in range(0, len(domains), 1000)
             for record in self.runs.records_of_domains(run_id, domains[start : start + 1000])
         ]
-        return evaluate.evaluate(run_id, read, records)
+        return evaluation.evaluate(run_id, read, records)
 
     def diff(self, run_a: int, run_b: int) -> RunDiff:
         """The domains whose outcome changed from run ``run_a`` to run ``run_b``."""
+        from qualify.tuning import compare
+
         return compare.compare(self.runs, run_a, run_b)
 
-    def export_diff(self, run_a: int, run_b: int, out: TextIO) -> int:
+    def export_diff(self, run_a: int, run_b: int, out: IO[str]) -> int:
         """:meth:`diff` as ``export``-compatible CSV rows of ``run_b``; returns how many."""
         self.runs.get(run_a)
         self.runs.get(run_b)
+        from qualify.tuning import compare
+
         return compare.write_csv(self.runs, run_a, run_b, out)
 
     def prune_pages(self, older_than: float, *, dry_run: bool = False) -> PruneReport:
@@ -290,11 +341,29 @@ class Qualify:
             raise InvalidStateError(f"run {run_id} is CANCELLED; its jobs will not be retried")
         return self.jobs.retry_failed(run_id)
 
-    def export(self, run_id: int, fmt: str, out: TextIO, *, verdict: Sequence[str] = ()) -> int:
-        """Write a run's rows (only those with ``verdict``, if given) to ``out`` in ``fmt``;
-        return how many."""
+    def export(
+        self,
+        run_id: int,
+        fmt: str,
+        out: IO[Any],
+        *,
+        verdict: Sequence[str] = (),
+        columns: Sequence[str] | None = None,
+        flat: bool = True,
+    ) -> int:
+        """Write a run's rows (only those with ``verdict``, if given) to ``out`` in ``fmt``
+        (``out`` binary for xlsx); return how many. ``columns`` picks and orders a CSV's or
+        workbook's columns (:class:`qualify.export.Layout`); ``flat`` keeps every cell on
+        one line. Everything is checked before the first byte is written."""
+        self.runs.get(run_id)
+        layout = Layout(self.runs.inputs(run_id), columns=columns, flat=flat)
         records = self.runs.records(run_id, verdict=verdict)
-        return export.write(records, fmt, out, result_keys=self.runs.result_keys(run_id))
+        return export.write(records, fmt, out, layout)
+
+    def export_layout(self, run_id: int, columns: Sequence[str] | None = None) -> Layout:
+        """The columns a CSV export of the run has (or refuses ``columns`` it lacks)."""
+        self.runs.get(run_id)
+        return Layout(self.runs.inputs(run_id), columns=columns)
 
     # -- watching -------------------------------------------------------------------------
 
@@ -318,6 +387,7 @@ class Qualify:
             verdicts=runs.count_verdicts(run_id),
             failures=runs.count_failures(run_id) if run.failed else None,
             lineage=self.lineage(run),
+            unknown_codes=runs.count_unknown_codes(run_id) if run.unknown else None,
         )
 
     # -- working --------------------------------------------------------------------------
@@ -326,6 +396,8 @@ class Qualify:
         self, options: WorkerOptions | None = None, *, stop_when: Callable[[], bool] | None = None
     ) -> Worker:
         """A worker over this store, with this app's settings (for the qualifiers)."""
+        from qualify.worker import Worker  # only commands that work import the worker
+
         return Worker(self.store, options, settings=self.settings, stop_when=stop_when)
 
     def work_run(
@@ -385,19 +457,9 @@ class Qualify:
 
     def _recover_run(self, run: Run, fail: bool, dry_run: bool) -> Recovery:
         states = self.runs.count_jobs_by_state(run.id)
-        unfinished = sum(states.get(s, 0) for s in ("queued", "waiting", "running"))
         action = "fail" if fail else "resume"
         if dry_run:
-            return Recovery(
-                run.id,
-                run.name,
-                action,
-                True,
-                requeued=0 if fail else states.get("waiting", 0) + states.get("running", 0),
-                failed=unfinished if fail else 0,
-                waiting_for_worker=0 if fail else states.get("queued", 0),
-                job_states=states,
-            )
+            return self._preview_recovery(run, action, states)
         if fail:
             failed = self.jobs.fail_unfinished(run.id, FAILED_BY_RECOVER)
             return Recovery(run.id, run.name, action, False, failed=failed, job_states=states)
@@ -412,6 +474,30 @@ class Qualify:
             requeued=reclaimed.requeued + promoted + lost,
             failed=reclaimed.failed,
             waiting_for_worker=self.runs.count_jobs_by_state(run.id).get("queued", 0),
+            job_states=states,
+        )
+
+    def _preview_recovery(self, run: Run, action: str, states: dict[str, int]) -> Recovery:
+        """What :meth:`_recover_run` would report, counted from the same rows its
+        statements change, changing nothing."""
+        expired, exhausted = self.runs.expired_leases(run.id)
+        queued, waiting = states.get("queued", 0), states.get("waiting", 0)
+        if action == "fail":
+            # fail_unfinished: every queued or waiting job, and running ones whose lease expired.
+            failed = queued + waiting + expired
+            return Recovery(run.id, run.name, action, True, failed=failed, job_states=states)
+        # reclaim_expired requeues the expired leases it does not fail; promote_due queues
+        # every waiting job; requeue_lost enqueues again the queued jobs the queue lost.
+        lost = len(self.jobs.lost(0.0, run.id))
+        requeued = expired - exhausted
+        return Recovery(
+            run.id,
+            run.name,
+            action,
+            True,
+            requeued=requeued + waiting + lost,
+            failed=exhausted,
+            waiting_for_worker=queued + requeued + waiting,
             job_states=states,
         )
 

@@ -9,22 +9,29 @@ and ``xn--bcher-kva.de`` are the same company.
 from __future__ import annotations
 
 import ipaddress
+import itertools
+import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
 import idna
-import tldextract
 
 from qualify.errors import InputError
+from qualify.spool import RowSpool
+from qualify.textfile import line_blocks, read_chunks
+
+if TYPE_CHECKING:
+    import tldextract
 
 MAX_LINE_BYTES = 2048
 # Reasons for rejected lines are kept for the first few; a million junk lines are only counted.
 MAX_INVALID_KEPT = 1000
-_BLOCK = 1 << 20
+#: The one column a plain list carries: its line as written.
+PLAIN_INPUT_COLUMN = "input"
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
@@ -32,6 +39,7 @@ _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _BARE = re.compile(r"[A-Za-z0-9.-]+")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _SPACE = re.compile(r"\s")
+_JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\\x7f\u2028\u2029]')
 
 # Top-level labels that never name a public host (RFC 6761, RFC 8375, common intranet
 # suffixes); the web qualifier's SSRF guard refuses them too.
@@ -61,6 +69,9 @@ def public_suffixes() -> tldextract.TLDExtract:
     """
     global _extractor
     if _extractor is None:
+        # Imported here: it costs a tenth of a second, and `status` or `--help` never needs it.
+        import tldextract
+
         with _extractor_lock:
             if _extractor is None:
                 extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
@@ -103,6 +114,7 @@ def normalise(
     keep_www: bool = False,
     allow_test_names: bool = False,
     allow_port: bool = True,
+    public_suffix: bool = True,
 ) -> str:
     """Return the canonical domain for a line of input, or raise :class:`InvalidDomain`.
 
@@ -110,6 +122,8 @@ def normalise(
     domain it is given and an ICP's ``exclude_domains``, keeps ``www.`` (a host of its own
     there), refuses a bare ``host:port`` (a name takes no port; a URL's port is dropped
     either way) and, with ``allow_test_names``, accepts ``.example`` and ``.test`` names.
+    Without ``public_suffix`` the name is not looked up in the public suffix list (what
+    finding a stored domain needs: `show RUN DOMAIN` starts without loading that list).
     """
     if not isinstance(text, str):
         raise InvalidDomain(f"expected a domain name string, got {type(text).__name__}")
@@ -118,7 +132,7 @@ def normalise(
         host = host.rstrip(".").lower()
         if not keep_www and host.startswith("www."):
             host = host[4:]
-        _check_shape(host, allow_test_names)
+        _check_shape(host, allow_test_names, public_suffix)
         return host
     if not host:
         raise InvalidDomain("empty")
@@ -147,11 +161,11 @@ def normalise(
             raise InvalidDomain(f"not a valid internationalised name ({exc})") from None
     if not keep_www and host.startswith("www."):
         host = host[4:]
-    _check_shape(host, allow_test_names)
+    _check_shape(host, allow_test_names, public_suffix)
     return host
 
 
-def _check_shape(host: str, allow_test_names: bool) -> None:
+def _check_shape(host: str, allow_test_names: bool, public_suffix: bool = True) -> None:
     labels = host.split(".")
     tld = labels[-1]
     if tld.isdigit() or ":" in host:
@@ -171,6 +185,8 @@ def _check_shape(host: str, allow_test_names: bool) -> None:
         raise InvalidDomain(f"a reserved name (.{tld}), not a public domain")
     if tld in SPECIAL_USE_TLDS:
         raise InvalidDomain(f"a reserved name (.{tld}), not a public domain")
+    if not public_suffix:
+        return
     final = _final_suffixes or _final_public_suffixes()
     if tld in final:
         is_suffix = len(labels) == 1
@@ -197,92 +213,130 @@ class InvalidLine:
 
 @dataclass
 class DomainList:
-    """The unique, normalised domains of a file in first-seen order, and what was skipped."""
+    """The unique, normalised domains of a file in first-seen order, and what was skipped.
+
+    ``columns`` names what each job carries from its input row (``rows``: the position in
+    ``domains`` and a JSON array aligned with ``columns``, for each domain that carries
+    anything, in order); ``domain_column`` is the
+    one the domains were read from. A plain list carries its line, as ``input``, only where
+    it differs from the domain (``https://www.acme.com/`` for ``acme.com``). ``unit`` is
+    what the invalid entries' numbers count: file lines, or spreadsheet rows.
+    """
 
     source: str
     domains: list[str] = field(default_factory=list)
     duplicates: int = 0
     invalid: list[InvalidLine] = field(default_factory=list)
     invalid_count: int = 0
+    format: str = "text"
+    columns: list[str] = field(default_factory=lambda: [PLAIN_INPUT_COLUMN])
+    domain_column: str = PLAIN_INPUT_COLUMN
+    #: Columns that agree with ``domain_column``, read where its cell is empty.
+    fallback_columns: list[str] = field(default_factory=list)
+    rows: RowSpool = field(default_factory=RowSpool)
+    unit: str = "line"
+    #: How many cells were cut to the carried size limit.
+    cut_cells: int = 0
+
+    def note_invalid(self, number: int, text: str, reason: str) -> None:
+        self.invalid_count += 1
+        if len(self.invalid) < MAX_INVALID_KEPT:
+            self.invalid.append(InvalidLine(number, text[:200], reason))
+
+    def check_not_empty(self) -> None:
+        """Raise :class:`InputError` when not one valid domain was found."""
+        if self.domains:
+            return
+        plural = "" if self.invalid_count == 1 else "s"
+        detail = (
+            f" ({self.invalid_count} invalid {self.unit}{plural})" if self.invalid_count else ""
+        )
+        first = ""
+        if self.invalid:
+            first = f"; first: {self.unit} {self.invalid[0].line}: {self.invalid[0].reason}"
+        raise InputError(f"{self.source}: no valid domain{detail}{first}")
+
+    def close(self) -> None:
+        self.rows.close()
 
 
 def iter_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for content lines, refusing binary or non-UTF-8 data.
+    """Yield ``(line_number, text)`` for content lines (blank lines and ``#`` comments
+    left out), refusing binary data or text in no encoding :mod:`qualify.textfile` reads."""
+    return content_lines(line_blocks(read_chunks(stream), source))
 
-    Reads a megabyte at a time and checks and decodes each block at once: per-line work is
-    what costs on a million lines.
-    """
-    done = 0  # lines before the current block
-    pending = b""
-    while True:
-        chunk = stream.read(_BLOCK)
-        data = pending + chunk
-        if not data:
-            return
-        cut = len(data) if not chunk else data.rfind(b"\n") + 1
-        if not cut:
-            if len(data) > _BLOCK:
-                raise InputError(f"{source}:{done + 1}: a line longer than 1 MB; not a list")
-            pending = data
-            continue
-        block, pending = data[:cut], data[cut:]
-        text = _decode_block(block, done, source)
-        if done == 0:
-            text = text.removeprefix("\ufeff")
-        lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()
+
+def content_lines(blocks: Iterable[list[str]]) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` of the lines that are neither blank nor a ``#`` comment."""
+    done = 0
+    for lines in blocks:
         for offset, line in enumerate(lines, start=done + 1):
             stripped = line.strip()
             if stripped and stripped[0] != "#":
                 yield offset, stripped
         done += len(lines)
-        if not chunk:
-            return
 
 
-def _decode_block(block: bytes, done: int, source: str) -> str:
-    nul = block.find(b"\x00")
-    if nul >= 0:
-        line = done + block.count(b"\n", 0, nul) + 1
-        raise InputError(f"{source}:{line}: binary data (NUL byte); expected a text file")
-    try:
-        return block.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = done + block.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{source}:{line}: not UTF-8 text") from None
+def read_domains(
+    stream: BinaryIO, source: str, *, header_names: frozenset[str] = frozenset()
+) -> DomainList:
+    """Read a whole domain list from ``stream``; see :func:`read_domain_lines`."""
+    return read_domain_lines(iter_lines(stream, source), source, header_names=header_names)
 
 
-def read_domains(stream: BinaryIO, source: str) -> DomainList:
-    """Read a whole domain list, one pass, keeping only the unique normalised domains."""
+def read_domain_lines(
+    lines: Iterable[tuple[int, str]],
+    source: str,
+    *,
+    header_names: frozenset[str] = frozenset(),
+    keep_lines: bool = True,
+) -> DomainList:
+    """Read a whole domain list, one pass, keeping only the unique normalised domains.
+
+    A first line that is one of ``header_names`` (compared as :func:`header_key` gives
+    them) is a header, not a bad domain. ``keep_lines``: each job carries its line as
+    written where it differs from its domain."""
     result = DomainList(source=source)
+    rows = result.rows
     # A dict keeps first-seen order and deduplicates in one structure.
     seen: dict[str, None] = {}
-    for number, text in iter_lines(stream, source):
-        text = _strip_trailing_comment(text)
+    lines = iter(lines)
+    first = next(lines, None)
+    if first is not None:
+        is_header = bool(header_names) and header_key(first[1]) in header_names
+        lines = lines if is_header else itertools.chain([first], lines)
+    for number, line in lines:
+        text = _strip_trailing_comment(line)
         try:
             if len(text) > MAX_LINE_BYTES:
                 raise InvalidDomain(f"longer than {MAX_LINE_BYTES} characters")
             domain = normalise(text)
         except InvalidDomain as exc:
-            result.invalid_count += 1
-            if len(result.invalid) < MAX_INVALID_KEPT:
-                result.invalid.append(InvalidLine(number, text[:200], str(exc)))
+            result.note_invalid(number, text, str(exc))
             continue
         if domain in seen:
             result.duplicates += 1
         else:
+            if keep_lines and text != domain:
+                rows.add(len(seen), _one_cell_json(text))
             seen[domain] = None
-    if not seen:
-        detail = f" ({result.invalid_count} invalid lines)" if result.invalid_count else ""
-        first = (
-            f"; first: line {result.invalid[0].line}: {result.invalid[0].reason}"
-            if (result.invalid)
-            else ""
-        )
-        raise InputError(f"{source}: no valid domain{detail}{first}")
     result.domains = list(seen)
+    result.check_not_empty()
     return result
+
+
+def _one_cell_json(text: str) -> str:
+    """``json.dumps([text])``, without its cost for the common line (a URL) that holds
+    nothing JSON escapes."""
+    if _JSON_ESCAPED.search(text):
+        return json.dumps([text], ensure_ascii=False)
+    return f'["{text}"]'
+
+
+def header_key(name: str) -> str:
+    """A column header as compared with known names: ``Company Domain Name`` and
+    ``company_domain_name`` are both ``companydomainname``."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def _strip_trailing_comment(text: str) -> str:

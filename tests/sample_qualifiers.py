@@ -26,7 +26,7 @@ import time
 from qualify.errors import ICPError, PermanentError, TransientError
 
 _PREFIX = re.compile(
-    r"^(slow|transient)(\d+)-|^(permanent|crash|badresult|poison|hang|unstorable)-"
+    r"^(slow|transient)(\d+)-|^(permanent|crash|badresult|poison|hang|unstorable|unknown)-"
 )
 
 
@@ -91,10 +91,51 @@ def by_name(domain: str, icp: dict) -> dict:
         os.kill(os.getpid(), signal.SIGKILL)
     elif kind == "hang":
         time.sleep(3600)
+    elif kind == "unknown":
+        _log("end", domain)
+        return _unknown(domain)
     result = _result(domain)
     if kind == "unstorable":
         result["evidence"] = {"text": "broken \ud800 text"}
     _log("end", domain)
+    return result
+
+
+def _unknown(domain: str) -> dict:
+    """A site that could not be judged, with a code as the web qualifier gives one: the
+    name's second part (``unknown-dns-acme.com``: ``dns_nxdomain``; else ``http_4xx``)."""
+    code = "dns_nxdomain" if domain.startswith("unknown-dns-") else "http_4xx"
+    reason = {"criterion": "site", "outcome": "unknown", "points": 0,
+              "evidence": f"{code}: {domain} could not be read", "source_url": None}  # fmt: skip
+    return {"score": None, "verdict": "unknown", "error": code, "reasons": [reason],
+            "evidence": {"error": code}, "tier": "D"}  # fmt: skip
+
+
+def profile(domain: str, icp: dict) -> dict:
+    """What a CRM wants back, as the web qualifier gives it: company, country, size,
+    industry and technologies in the evidence, reasons whose text spans lines, tier and
+    confidence; ``unknown-`` names could not be judged (see by_name)."""
+    if domain.startswith("unknown-"):
+        return _unknown(domain)
+    result = _result(domain)
+    name = domain.split(".")[0].replace("-", " ").title()
+    result["reasons"] = [
+        {"criterion": "industries", "outcome": "match", "points": 30,
+         "evidence": f"Logistics software: 'freight' in title:\n'{name} – freight'",
+         "source_url": f"https://{domain}/"},
+        {"criterion": "countries", "outcome": "match", "points": 20,
+         "evidence": "DE (footer: '© GmbH,\r\nBerlin')", "source_url": None},
+        {"criterion": "employees", "outcome": "partial", "points": 10,
+         "evidence": "51-200 employees", "source_url": None},
+        {"criterion": "technologies", "outcome": "match", "points": 5,
+         "evidence": "HubSpot", "source_url": None},
+    ]  # fmt: skip
+    result["evidence"] = {
+        "organization": f"{name} GmbH", "country": "DE", "employees": "51-200",
+        "industry": "Logistics software", "technologies": ["HubSpot", "Segment"],
+        "url": f"https://{domain}/",
+    }  # fmt: skip
+    result["confidence"] = 0.8
     return result
 
 

@@ -222,6 +222,10 @@ def assert_consistent(app: Qualify, run_id: int) -> None:
         "SELECT COUNT(*) FROM results WHERE run_id = ? AND verdict = 'qualified'", (run_id,)
     )
     assert run.qualified == qualified
+    unknown = db.scalar(
+        "SELECT COUNT(*) FROM results WHERE run_id = ? AND verdict = 'unknown'", (run_id,)
+    )
+    assert run.unknown == unknown
 
 
 def push_raw(app: Qualify, payload: bytes) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from qualify import export
 from qualify.api import Qualify
 from qualify.cli import cli
 from qualify.worker import WorkerOptions
@@ -57,6 +58,10 @@ def test_run_json_shape(tmp_path: Path) -> None:
         "queued": 1,
         "duplicates": 1,
         "invalid": [{"line": 3, "text": "10.0.0.1", "reason": "an IP address, not a domain"}],
+        "invalid_count": 1,
+        "format": "text",
+        "column": None,
+        "fallback_columns": [],
     }
 
 
@@ -119,7 +124,7 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
         ["run", "{icp}", "{dir}/binary.txt", *QUALIFIER],
         "binary.txt:2: binary data",
     ),
-    "non-UTF-8 domains": (
+    "mixed-encoding domains": (
         ["run", "{icp}", "{dir}/latin1.txt", *QUALIFIER],
         "latin1.txt:2: not UTF-8",
     ),
@@ -151,7 +156,7 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
     "lease too short": (["worker", "--lease", "0.1s"], "'--lease': must be at least 0.3s"),
     "zero concurrency": (["worker", "--concurrency", "0"], "'--concurrency'"),
     "bad stuck-after": (["status", "--stuck-after", "-1m"], "invalid duration '-1m'"),
-    "recover without --older-than": (["recover"], "--older-than"),
+    "recover with a bad --older-than": (["recover", "--older-than", "soon"], "--older-than"),
     "unknown run (status)": (["status", "99"], "run 99: no such run"),
     "unknown run (show)": (["show", "99"], "run 99: no such run"),
     "unknown domain (show)": (["show", "1", "nowhere.com"], "run 1: no domain 'nowhere.com'"),
@@ -172,7 +177,8 @@ BAD_FILES = {
     "empty.json": b"",
     "unnamed.json": json.dumps({"description": "no name"}).encode(),
     "binary.txt": b"acme.com\n\x00\x00\x00\n",
-    "latin1.txt": b"acme.com\nm\xfcnchen.de\n",
+    # UTF-8 on line 1, Latin-1 on line 2: no one encoding reads both.
+    "latin1.txt": b"b\xc3\xbccher.de\nm\xfcnchen.de\n",
     "junk.txt": b"localhost\n# only junk\nnot a domain\n",
 }
 
@@ -233,6 +239,7 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
         "completed",
         "failed",
         "qualified",
+        "unknown",
         "created_at",
         "updated_at",
         "stuck",
@@ -304,19 +311,13 @@ def test_export_formats_and_filters(app: Qualify, stack: Stack, tmp_path: Path) 
     work_all(app)
     rows = list(csv.DictReader(io.StringIO(invoke(*stack.cli, "export", str(run_id)).stdout)))
     assert [r["domain"] for r in rows] == domains
-    assert set(rows[0]) >= {
-        "domain",
-        "verdict",
-        "score",
-        "reasons",
-        "error",
-        "attempts",
-        "finished_at",
-        "evidence",
-    }
-    assert rows[0]["reasons"].startswith("name: match (+")
-    assert json.loads(rows[0]["evidence"]) == {"domain": "company0.com"}
-    assert rows[-1]["error"] == "nope: permanent-x.com cannot be judged"
+    assert list(rows[0]) == ["input", *export.RESULT_COLUMNS]
+    assert rows[0]["input"] == "company0.com"
+    assert rows[0]["reason_1"].startswith("name: match (+")
+    assert (rows[-1]["error_code"], rows[-1]["error_message"]) == (
+        "nope",
+        "permanent-x.com cannot be judged",
+    )
 
     lines = invoke(*stack.cli, "export", str(run_id), "--format", "jsonl").stdout.splitlines()
     assert [json.loads(line)["domain"] for line in lines] == domains
@@ -473,3 +474,53 @@ def test_backend_urls_are_checked_at_start_up(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "s3cret" not in result.output
+
+
+def _stuck_in_every_way(app: Qualify) -> int:
+    """A stuck run with one job in each situation recover handles: queued with its message,
+    queued with its message lost, waiting for a retry, running on an expired lease, and
+    running on an expired lease with its attempts used up."""
+    run_id = create_run(
+        app, ["acme.com", "lost.com", "waits.com", "expired.com", "exhausted.com"],
+        max_attempts=2,
+    )  # fmt: skip
+    db = raw(app)
+    ids = {d: db.scalar("SELECT id FROM jobs WHERE domain = ? AND run_id = ?", (d, run_id))
+           for d in ("lost.com", "waits.com", "expired.com", "exhausted.com")}  # fmt: skip
+    claimed = app.jobs.claim([ids["waits.com"], ids["expired.com"], ids["exhausted.com"]],
+                             "crashed-host:1:dead00", 30)  # fmt: skip
+    waits = next(job for job in claimed if job.id == ids["waits.com"])
+    app.jobs.retry_later(waits, 3600, "timeout", "timed out")
+    db.execute("UPDATE jobs SET lease_expires_at = {now} - 300 WHERE state = 'running'")
+    db.execute("UPDATE jobs SET attempts = 2 WHERE id = ?", (ids["exhausted.com"],))
+    app.queue.flush()  # every message lost...
+    app.queue.push([db.scalar("SELECT id FROM jobs WHERE domain = 'acme.com'")])  # ...but one
+    age_run(app, run_id, 900)
+    db.execute("UPDATE jobs SET next_attempt_at = {now} - 900 WHERE state = 'waiting'")
+    return run_id
+
+
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["text", "json"])
+@pytest.mark.parametrize("mode", [[], ["--fail"]], ids=["resume", "fail"])
+def test_recover_dry_run_reports_exactly_what_the_real_run_does(
+    app: Qualify, stack: Stack, mode: list[str], output: list[str]
+) -> None:
+    run_id = _stuck_in_every_way(app)
+    before = stack.snapshot()
+    dry = invoke(*stack.cli, "recover", "--dry-run", *mode, *output).stdout
+    assert stack.snapshot() == before  # the dry run changed nothing
+    real = invoke(*stack.cli, "recover", *mode, *output).stdout
+    if output:
+        dry_document, real_document = json.loads(dry), json.loads(real)
+        assert (dry_document.pop("dry_run"), real_document.pop("dry_run")) == (True, False)
+        assert dry_document == real_document
+        assert real_document["runs"][0]["run_id"] == run_id
+        return
+    said = dry.replace("Would resume", "Resumed").replace("Would mark FAILED", "Marked FAILED")
+    assert said == real
+    if mode:
+        assert "5 unfinished jobs failed" in real
+    else:
+        # expired.com, waits.com and lost.com back in the queue; exhausted.com failed.
+        assert "3 jobs re-queued, 1 failed after too many attempts;" in real
+        assert "4 queued jobs need a worker" in real

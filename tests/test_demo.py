@@ -111,11 +111,26 @@ def test_readme_first_command_runs_the_whole_pipeline_offline(tmp_path: Path) ->
     assert f"qualify --db {db} export 1 -o demo.csv" in out
     assert "Run 1 COMPLETED: 7 done (3 qualified), 0 failed." in result.stderr
 
-    # Its CSV is ready for a spreadsheet: tier and confidence, one reason per line.
+    # The demo says on screen which site was down and that it was retried.
+    assert (
+        "lagerwerk.example.org was down on the first visit: qualify waited and retried it,"
+        " and judged it on attempt 2." in " ".join(out.split())
+    )
+
+    # Its CSV is ready for a spreadsheet: flat columns, each cell on one line.
     exported = invoke("--db", str(db), "export", "1", "--verdict", "qualified")
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
-    assert list(rows[0])[:6] == ["domain", "state", "verdict", "score", "tier", "confidence"]
+    assert list(rows[0])[:7] == [
+        "input",
+        "domain",
+        "state",
+        "verdict",
+        "score",
+        "tier",
+        "confidence",
+    ]
     assert {r["tier"] for r in rows} <= {"A", "B"} and len(rows) == 3
-    reasons = rows[0]["reasons"].split("\n")
-    assert len(reasons) >= 5 and reasons[0].startswith("industries: match (+")
-    assert json.loads(rows[0]["evidence"])["url"] == f"https://{rows[0]['domain']}/"
+    assert rows[0]["reason_1"].startswith("industries: match (+")
+    assert rows[0]["company_name"] and rows[0]["country"] in ("DE", "CH", "AT")
+    assert rows[0]["industry"] in ("Logistics software", "Supply chain SaaS")
+    assert len(exported.stdout.splitlines()) == 1 + len(rows)

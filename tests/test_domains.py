@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -128,9 +129,16 @@ def test_binary_file_is_an_error_naming_the_line() -> None:
         _read(b"acme.com\n\x00\x01\x02\n")
 
 
-def test_non_utf8_file_is_an_error_naming_the_line() -> None:
+def test_utf8_mixed_with_other_bytes_is_an_error_naming_the_line() -> None:
+    # UTF-8 up to line 2, then a byte that is not: no encoding reads both.
     with pytest.raises(InputError, match=r"^domains\.txt:3: not UTF-8"):
-        _read(b"acme.com\nglobex.io\n\xff\xfe bad\n")
+        _read("acme.com\nbücher.de\n".encode() + b"\xff\xfe bad\n")
+
+
+def test_bytes_in_no_encoding_read_here_are_an_error_naming_the_line() -> None:
+    # 0x81 is neither UTF-8 nor Windows-1252.
+    with pytest.raises(InputError, match=r"^domains\.txt:2: not text \(neither UTF-8 nor"):
+        _read(b"acme.com\n\x81bad.com\n")
 
 
 def test_file_without_a_valid_domain_is_an_error() -> None:
@@ -156,3 +164,20 @@ def test_a_large_list_is_read_in_one_pass() -> None:
     assert len(result.domains) == 50_000
     assert result.domains[:2] == ["company0.com", "company1.com"]
     assert result.duplicates == 1000
+
+
+def test_each_job_carries_its_line_as_written_where_it_is_not_its_domain() -> None:
+    # Positions in the list of unique domains, and JSON that holds any text (the fast path
+    # for lines without anything to escape must agree with json.dumps).
+    result = _read(
+        b"acme.com\n"
+        b"https://www.Globex.io/about\n"
+        b'https://initech.com/a"b\\\\c\n'
+        b"ACME.COM\n" + "https://bücher.de/\n".encode()
+    )
+    assert result.domains == ["acme.com", "globex.io", "initech.com", "xn--bcher-kva.de"]
+    assert [(position, json.loads(row)) for position, row in result.rows] == [
+        (1, ["https://www.Globex.io/about"]),
+        (2, ['https://initech.com/a"b\\\\c']),
+        (3, ["https://bücher.de/"]),
+    ]

@@ -71,5 +71,5 @@ def test_readme_walkthrough_on_the_example(example: Path) -> None:
     dry = invoke("--db", db, "recover", "--older-than", "5m", "--dry-run")
     assert dry.stdout.strip() == (
         "Would resume: run 3 (Example 3: left behind by a crashed worker), 1 job re-queued;"
-        " 2 queued jobs need a worker: qualify worker"
+        " 3 queued jobs need a worker: qualify worker"
     )

@@ -13,7 +13,7 @@ from qualify.store import sql
 
 STORE = Path(__file__).resolve().parent.parent / "qualify" / "store"
 # Methods of qualify.store.Database whose first argument is a query's name.
-RUNNERS = {"execute", "rows", "row", "value", "count", "stream", "insert_many"}
+RUNNERS = {"execute", "rows", "row", "value", "count", "stream", "column", "insert_many"}
 
 
 def names_used_in_code() -> set[str]:

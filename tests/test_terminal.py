@@ -4,6 +4,7 @@ subprocess on a pseudo-terminal and reads what it draws."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -135,3 +136,109 @@ def test_ctrl_c_stops_run_wait_cleanly_and_says_how_to_resume(
     assert run.status == "PROCESSING" and 0 < run.completed < 40
     assert "running" not in states  # in-flight jobs finished or were handed back
     assert states["queued"] == 40 - run.completed == len(app.queue.held_job_ids())
+
+
+# -- 80 and 160 columns -------------------------------------------------------------------------
+
+EXAMPLE_NAMES = {
+    1: "Example 1: the demo's companies",
+    2: "Example 2: sites that fail",
+    3: "Example 3: left behind by a crashed worker",
+}
+
+
+@pytest.fixture
+def example_db(tmp_path: Path) -> str:
+    from tests.make_example_db import EXAMPLE
+
+    copy = tmp_path / "example.db"
+    copy.write_bytes(EXAMPLE.read_bytes())
+    return str(copy)
+
+
+def _fits(text: str, columns: int) -> None:
+    too_wide = [line for line in text.splitlines() if len(line.rstrip()) > columns]
+    assert not too_wide, f"lines wider than {columns}:\n" + "\n".join(too_wide)
+
+
+def _shows_whole_name(text: str, name: str) -> None:
+    """Every word of the name, in order, though the name may wrap within its column."""
+    words = text.split()
+    at = 0
+    for word in name.split():
+        assert word in words[at:], f"{name!r}: {word!r} missing from:\n{text}"
+        at = words.index(word, at) + 1
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_status_fits_the_terminal_with_every_id_and_name(example_db: str, columns: int) -> None:
+    term = Terminal(qualify_argv("--db", example_db, "status"), {**os.environ}, columns=columns)
+    try:
+        assert term.wait() == 0
+        text = term.text
+    finally:
+        term.close()
+    _fits(text, columns)
+    header = next(line for line in text.splitlines() if line.startswith("ID "))
+    for title in ("NAME", "STATUS", "PROGRESS", "FAILED", "UNKNOWN", "QUALIFIED"):
+        assert title in header, header
+    if columns >= 160:
+        for title in ("FINISHED", "DONE", "AGE", "CHANGED"):
+            assert title in header, header
+    for run_id, name in EXAMPLE_NAMES.items():
+        assert re.search(rf"(?m)^\s*{run_id}\s+Example {run_id}", text), text
+        _shows_whole_name(text, name)
+    # FAILED, UNKNOWN, QUALIFIED of run 2: 1 failed, 2 unknown, 1 qualified.
+    assert re.search(r"(?m)^\s*2\s.*COMPLETED\s+100\.0%\s.*\b1\s+2\s+1\b", text), text
+    assert "PROCESSING STUCK" in text
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_the_dashboard_fits_with_a_percentage_beside_each_bar(
+    example_db: str, columns: int
+) -> None:
+    env = {**os.environ}
+    term = Terminal(qualify_argv("--db", example_db, "status", "--watch"), env, columns=columns)
+    try:
+        frame = term.expect_frame(HEADER, FOOTER, r"Run 3 is STUCK")
+        term.ctrl_c()
+        assert term.wait() == 0
+    finally:
+        term.close()
+    _fits(frame, columns)
+    row = _row(frame, 3)
+    assert re.search(r"PROCESSING STUCK\s+[━╸╺]+\s+25%", row), row
+    _shows_whole_name(frame, EXAMPLE_NAMES[3])
+    assert ("UNKNOWN" in frame) == (columns >= 160)
+    assert "ETA" in frame and "never" in row
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_show_fits_the_terminal(example_db: str, columns: int) -> None:
+    for args in (("show", "2"), ("show", "1", "acme-freight.example.com")):
+        term = Terminal(qualify_argv("--db", example_db, *args), {**os.environ}, columns=columns)
+        try:
+            assert term.wait() == 0
+            text = term.text
+        finally:
+            term.close()
+        _fits(text, columns)
+        if args == ("show", "2"):
+            assert re.search(r"(?m)^Unknown\s+1 dns_nxdomain, 1 http_4xx", text), text
+            assert "Example 2: sites that fail" in text
+
+
+def test_run_wait_fits_80_columns_with_its_counts(tmp_path: Path, stack: Stack) -> None:
+    icp, domains = write_inputs(tmp_path, [f"slow100-company{i}.com" for i in range(12)])
+    argv = qualify_argv("--db", stack.db, "run", icp, domains, *BY_NAME, "--wait", "-c", "2")
+    term = Terminal(argv, stack.env(), columns=80)
+    try:
+        assert term.wait(60) == 0
+        text = term.text
+    finally:
+        term.close()
+    # Each redraw of the bar is one line of at most 80 cells (a redraw starts with "run 1").
+    frames = [f"run 1{part}" for part in text.split("run 1")[1:]]
+    bars = [frame.splitlines()[0] for frame in frames if "━" in frame]
+    assert bars and all(len(bar.rstrip()) <= 80 for bar in bars), bars
+    assert re.search(r"run 1 ━+ 12/12 100% \S+ ETA 0s \d+ qualified", text), text

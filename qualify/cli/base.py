@@ -7,18 +7,19 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import peewee
 from click.core import ParameterSource
 
 from qualify import __version__
-from qualify.api import Qualify
 from qualify.durations import parse_duration
 from qualify.errors import QualifyError
 from qualify.settings import Settings
 from qualify.urls import redact
+
+if TYPE_CHECKING:
+    from qualify.api import Qualify
 
 EXIT_STUCK = 3
 # What an option decorator takes and gives back: a command function.
@@ -76,7 +77,11 @@ class QualifyGroup(click.Group):
             _fail("interrupted", EXIT_INTERRUPTED)
         except QualifyError as exc:
             _fail(str(exc), exc.exit_code)
-        except peewee.DatabaseError as exc:
+        except Exception as exc:
+            # peewee is imported only by commands that open the store (start-up time).
+            peewee = sys.modules.get("peewee")
+            if peewee is None or not isinstance(exc, peewee.DatabaseError):
+                raise
             _fail(f"database error: {' '.join(str(exc).split())}", 1)
         if standalone_mode:
             sys.exit(rv if isinstance(rv, int) else 0)
@@ -121,6 +126,8 @@ def settings() -> Settings:
 
 @contextmanager
 def open_app(*, create: bool = True, with_settings: Settings | None = None) -> Iterator[Qualify]:
+    from qualify.api import Qualify
+
     app = Qualify.open(settings=with_settings or settings(), create=create)
     try:
         yield app
@@ -157,11 +164,16 @@ def concurrency_option(help_text: str) -> Callable[[Command], Command]:
     )
 
 
+#: When a run with no movement and no live lease counts as stuck, unless told otherwise:
+#: `status --stuck-after` and `recover --older-than` share it.
+STUCK_AFTER = "5m"
+
+
 def stuck_after_option(func: Command) -> Command:
     return click.option(
         "--stuck-after",
         type=DURATION,
-        default="5m",
+        default=STUCK_AFTER,
         show_default=True,
         help="A run with no movement and no live lease for this long is STUCK.",
     )(func)

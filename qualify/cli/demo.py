@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from qualify import demo as demo_sites
-from qualify.api import Qualify, prepare_run
 from qualify.cli.base import EXIT_INTERRUPTED, cli
-from qualify.cli.run import work_with_progress
-from qualify.cli.tables import results_table
 from qualify.settings import Settings
-from qualify.worker import WorkerOptions
+
+#: qualify.demo.DEFAULT_DIR, here so that `qualify --help` need not load the demo's sites.
+DEFAULT_DIR = "qualify-demo"
 
 
 @cli.command()
@@ -22,7 +20,7 @@ from qualify.worker import WorkerOptions
     "--dir",
     "directory",
     type=click.Path(file_okay=False),
-    default=demo_sites.DEFAULT_DIR,
+    default=DEFAULT_DIR,
     show_default=True,
     help="Where the ICP, the domain list and the database go.",
 )
@@ -42,6 +40,14 @@ def demo(ctx: click.Context, directory: str, concurrency: int) -> None:
       qualify demo
       qualify demo --dir /tmp/try-qualify
     """
+    from rich.console import Console
+
+    from qualify import demo as demo_sites
+    from qualify.api import Qualify, prepare_run
+    from qualify.cli.run import work_with_progress
+    from qualify.cli.tables import results_table
+    from qualify.worker import WorkerOptions
+
     inputs = demo_sites.write_inputs(Path(directory))
     prepared = prepare_run(str(inputs.icp), str(inputs.domains), "web")
     with demo_sites.DemoGateway() as gateway:
@@ -67,7 +73,16 @@ def demo(ctx: click.Context, directory: str, concurrency: int) -> None:
             )
             if final.active:
                 ctx.exit(EXIT_INTERRUPTED)
-            Console().print(results_table(app.runs.records(created.run_id)))
+            records = list(app.runs.records(created.run_id))
+            out = Console()
+            out.print(results_table(records))
+            for record in records:
+                if record.state == "done" and record.attempts > 1:
+                    out.print(
+                        f"{record.domain} was down on the first visit: qualify waited and"
+                        f" retried it, and judged it on attempt {record.attempts}.",
+                        style="yellow",
+                    )
     db = shlex.quote(str(inputs.db))
     run_id = created.run_id
     steps = [
@@ -76,6 +91,12 @@ def demo(ctx: click.Context, directory: str, concurrency: int) -> None:
         ("status", "runs and workers"),
     ]
     click.echo(f"\nThe run is stored in {inputs.db}. Next:")
-    width = max(len(command) for command, _ in steps)
-    for command, what in steps:
-        click.echo(f"  qualify --db {db} {command:<{width}}  # {what}")
+    commands = [f"qualify --db {db} {command}" for command, _ in steps]
+    width = max(len(command) for command in commands)
+    terminal = shutil.get_terminal_size().columns
+    for command, (_, what) in zip(commands, steps, strict=True):
+        # Commands are pasted: one line each, the comment beside it only if it fits too.
+        if 2 + width + 4 + len(what) < terminal:
+            click.echo(f"  {command:<{width}}  # {what}")
+        else:
+            click.echo(f"  # {what}\n  {command}")

@@ -28,6 +28,7 @@ def run_json(run: Run, lineage: Lineage | None = None) -> dict[str, Any]:
         "completed": run.completed,
         "failed": run.failed,
         "qualified": run.qualified,
+        "unknown": run.unknown,
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
         "stuck": run.stuck,
@@ -74,6 +75,10 @@ def created_json(created: RunCreated) -> dict[str, Any]:
         "queued": created.queued,
         "duplicates": created.duplicates,
         "invalid": [line.as_dict() for line in created.invalid],
+        "invalid_count": created.invalid_count,
+        "format": created.format,
+        "column": created.domain_column,
+        "fallback_columns": list(created.fallback_columns),
     }
 
 

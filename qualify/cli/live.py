@@ -10,15 +10,17 @@ from contextlib import contextmanager
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from qualify.cli.layout import Column, Fitted, listing
 from qualify.cli.tables import (
-    STATUS_STYLES,
-    add_run_columns,
-    listing,
+    WORKER_STATE_STYLES,
+    count_text,
+    name_column,
+    run_status_text,
     stuck_hints,
     workers_table,
 )
@@ -59,50 +61,56 @@ def dashboard_view(snapshot: Snapshot, source: str) -> RenderableType:
     return Group(*parts)
 
 
-def _titled(title: str, table: Table) -> Group:
+def _titled(title: str, table: RenderableType) -> Group:
     # A heading line rather than the table's own title, which wraps to the table's width.
     return Group(Text(title, style="bold"), table)
 
 
-def _runs_table(lines: list[RunLine], now: float) -> Table:
-    table = listing()
-    add_run_columns(
-        table,
-        ("ID", "right"),
-        ("NAME", "left"),
-        ("STATUS", "left"),
-        ("PROGRESS", "left"),
-        ("FINISHED", "right"),
-        ("DONE", "right"),
-        ("FAILED", "right"),
-        ("QUALIFIED", "right"),
-        ("RATE (1m)", "right"),
-        ("ETA", "right"),
-        ("LAST CHANGE", "right"),
-    )
+#: The dashboard's progress bar gives way down to this width before columns go.
+BAR_MIN_WIDTH = 10
+BAR_MAX_WIDTH = 24
+
+
+def _runs_table(lines: list[RunLine], now: float) -> Fitted:
+    """One line per run: at 80 columns id, name, status, bar and percentage, rate and ETA
+    and the failed count; wider, every count and the last change."""
+    columns = [
+        Column("ID", justify="right"),
+        name_column(),
+        Column("STATUS"),
+        Column("PROGRESS", flex=True, min_width=BAR_MIN_WIDTH, max_width=BAR_MAX_WIDTH),
+        Column("%", justify="right"),
+        Column("FINISHED", justify="right", drop=2),
+        Column("DONE", justify="right", drop=3),
+        Column("FAILED", justify="right", drop=7),
+        Column("UNKNOWN", justify="right", drop=5),
+        Column("QUALIFIED", justify="right", drop=4),
+        Column("RATE (1m)", justify="right", drop=6),
+        Column("ETA", justify="right", drop=8),
+        Column("LAST CHANGE", justify="right", drop=1),
+    ]
+    rows = []
     for line in lines:
         run = line.run
-        table.add_row(
-            str(run.id),
-            Text(run.name, no_wrap=True, overflow="ellipsis"),
-            run_status_text(run),
-            ProgressBar(total=max(run.total, 1), completed=run.finished, width=24),
-            f"{run.finished:,}/{run.total:,}",
-            f"{run.completed:,}",
-            Text(f"{run.failed:,}", style="red" if run.failed else ""),
-            Text(f"{run.qualified:,}", style="green" if run.qualified else ""),
-            rate(line.rate) if run.active else "-",
-            _eta_text(line),
-            ago(now - run.updated_at) + " ago",
+        share = run.finished / run.total if run.total else 1.0
+        rows.append(
+            [
+                str(run.id),
+                run.name,
+                run_status_text(run),
+                ProgressBar(total=max(run.total, 1), completed=run.finished, width=None),
+                f"{share:.0%}",
+                f"{run.finished:,}/{run.total:,}",
+                f"{run.completed:,}",
+                count_text(run.failed, "red"),
+                count_text(run.unknown, "yellow"),
+                count_text(run.qualified, "green"),
+                rate(line.rate) if run.active else "-",
+                _eta_text(line),
+                ago(now - run.updated_at) + " ago",
+            ]
         )
-    return table
-
-
-def run_status_text(run: Run) -> Text:
-    status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
-    if run.stuck:
-        status.append(" STUCK", style="bold red")
-    return status
+    return Fitted(columns, rows)
 
 
 def _eta_text(line: RunLine) -> str:
@@ -113,11 +121,16 @@ def _eta_text(line: RunLine) -> str:
     return "-" if line.eta is None else span(line.eta)
 
 
-def _leases_table(expiring: list[ExpiringLease]) -> Table:
-    table = listing()
-    for column in ("JOB", "RUN", "DOMAIN", "HELD BY", "HOLDER", "EXPIRES"):
-        table.add_column(column)
-    styles = {"alive": "green", "dead": "bold red", "stopped": "dim"}
+def _leases_table(expiring: list[ExpiringLease]) -> Fitted:
+    columns = [
+        Column("JOB", justify="right", drop=1),
+        Column("RUN", justify="right"),
+        Column("DOMAIN", flex=True, min_width=16),
+        Column("HELD BY", flex=True, min_width=12, drop=2),
+        Column("HOLDER"),
+        Column("EXPIRES", flex=True, min_width=12),
+    ]
+    rows = []
     for item in expiring:
         lease = item.lease
         state = item.owner_state or "not seen"
@@ -126,15 +139,17 @@ def _leases_table(expiring: list[ExpiringLease]) -> Table:
             if lease.expires_in >= 0
             else f"{span(-lease.expires_in)} ago (to be reclaimed)"
         )
-        table.add_row(
-            str(lease.job_id),
-            str(lease.run_id),
-            lease.domain,
-            lease.owner or "-",
-            Text(state.upper(), style=styles.get(state, "yellow")),
-            Text(expires, style="red" if lease.expires_in < 0 else "yellow"),
+        rows.append(
+            [
+                str(lease.job_id),
+                str(lease.run_id),
+                lease.domain,
+                lease.owner or "-",
+                Text(state.upper(), style=WORKER_STATE_STYLES.get(state, "yellow")),
+                Text(expires, style="red" if lease.expires_in < 0 else "yellow"),
+            ]
         )
-    return table
+    return Fitted(columns, rows)
 
 
 def _errors_table(errors: list[ErrorCount]) -> Table:
@@ -168,41 +183,53 @@ def watch(refresh: Callable[[], Snapshot], source: str, *, console: Console | No
 
 
 class RunProgress:
-    """A progress bar with counts, rate and ETA for one run worked in this process.
+    """A progress bar with counts, percentage, rate and ETA for one run worked in this
+    process, on one line at any width: the bar gives way first (down to 10 cells), then
+    the qualified and failed counts.
 
     ``update`` may be called from any thread. While it is shown, warnings the worker logs
     (such as what Ctrl-C does) are printed above the bar instead of tearing through it.
     """
 
+    BAR_MAX = 40
+    BAR_MIN = 10
+
     def __init__(self, run_id: int, total: int, console: Console, *, disable: bool) -> None:
         self.console = console
         self.meter = RateMeter()
+        self.head = f"run {run_id}"
+        self.bar = BarColumn(bar_width=self.BAR_MAX)
         self.progress = Progress(
-            TextColumn(f"[bold]run {run_id}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("ETA {task.fields[eta]}"),
-            TextColumn("{task.fields[detail]}"),
+            TextColumn(f"[bold]{self.head}"),
+            self.bar,
+            TextColumn("{task.fields[tail]}"),
             console=console,
             disable=disable,
         )
-        self.task = self.progress.add_task("run", total=total, rate="…", eta="-", detail="starting")
+        self.task = self.progress.add_task("run", total=total, tail="")
+        self._draw(0, total, "…", "-", Text("starting"))
 
     def update(self, run: Run) -> None:
         speed = self.meter.sample(time.monotonic(), run.finished)
         remaining = eta(run.total - run.finished, speed)
-        detail = f"{run.qualified:,} qualified"
+        detail = Text(f"{run.qualified:,} qualified")
         if run.failed:
-            detail += f", [red]{run.failed:,} failed[/]"
-        self.progress.update(
-            self.task,
-            completed=run.finished,
-            rate=rate(speed),
-            eta="-" if remaining is None else span(remaining),
-            detail=detail,
-        )
+            detail.append(", ").append(f"{run.failed:,} failed", style="red")
+        left = "-" if remaining is None else span(remaining)
+        self._draw(run.finished, run.total, rate(speed), left, detail)
+
+    def _draw(self, finished: int, total: int, speed: str, left: str, detail: Text) -> None:
+        share = finished / total if total else 1.0
+        tail = Text(f"{finished:,}/{total:,} {share:4.0%} {speed} ETA {left}")
+        # Cells the line has besides the bar: the head, the tail, and a space between each.
+        width = self.console.width - 1
+        room = width - len(self.head) - len(tail) - len(detail) - 3
+        if room >= self.BAR_MIN:
+            tail.append(" ").append_text(detail)
+        else:
+            room += len(detail) + 1  # the counts go before the bar gets too short
+        self.bar.bar_width = max(self.BAR_MIN, min(self.BAR_MAX, room))
+        self.progress.update(self.task, completed=finished, total=total, tail=tail)
 
     @contextmanager
     def shown(self) -> Iterator[RunProgress]:

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from qualify.cli import documents
 from qualify.cli.base import (
     DURATION,
+    STUCK_AFTER,
     cli,
     json_option,
     open_app,
 )
+from qualify.plural import plural
+
+if TYPE_CHECKING:
+    from qualify.api import Recovery
 
 
 @cli.command()
 @click.option(
     "--older-than",
     type=DURATION,
-    required=True,
-    help="Act on runs with no movement and no live lease for this long.",
+    default=STUCK_AFTER,
+    show_default=True,
+    help="Act on runs with no movement and no live lease for this long (as status shows).",
 )
 @click.option(
     "--fail",
@@ -36,6 +43,8 @@ def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) 
       qualify recover --older-than 5m --dry-run
       qualify recover --older-than 1h --fail
     """
+    from qualify.cli import documents
+
     with open_app(create=False) as app:
         actions = app.recover(older_than, fail=mark_failed, dry_run=dry_run)
     if as_json:
@@ -45,24 +54,25 @@ def recover(older_than: float, mark_failed: bool, dry_run: bool, as_json: bool) 
         click.echo("No stuck runs.")
         return
     for a in actions:
-        if a.action == "fail":
-            verb = "Would mark FAILED" if dry_run else "Marked FAILED"
-            click.echo(
-                f"{verb}: run {a.run_id} ({a.name}), {a.failed:,} unfinished jobs"
-                " failed; results kept"
-            )
-            continue
-        verb = "Would resume" if dry_run else "Resumed"
-        line = f"{verb}: run {a.run_id} ({a.name}), {_jobs(a.requeued)} re-queued"
-        if a.failed:
-            line += f", {a.failed:,} failed after too many attempts"
-        if a.waiting_for_worker:
-            line += f"; {_jobs(a.waiting_for_worker, 'queued ')} need a worker: qualify worker"
-        click.echo(line)
+        click.echo(recovery_line(a))
 
 
-def _jobs(count: int, kind: str = "") -> str:
-    return f"{count:,} {kind}job{'' if count == 1 else 's'}"
+def recovery_line(a: Recovery) -> str:
+    """What recover did to one run, or (dry run) would do: the same words either way."""
+    if a.action == "fail":
+        verb = "Would mark FAILED" if a.dry_run else "Marked FAILED"
+        return (
+            f"{verb}: run {a.run_id} ({a.name}), {plural(a.failed, 'unfinished job')}"
+            " failed; results kept"
+        )
+    verb = "Would resume" if a.dry_run else "Resumed"
+    line = f"{verb}: run {a.run_id} ({a.name}), {plural(a.requeued, 'job')} re-queued"
+    if a.failed:
+        line += f", {a.failed:,} failed after too many attempts"
+    if a.waiting_for_worker:
+        needs = "needs" if a.waiting_for_worker == 1 else "need"
+        line += f"; {plural(a.waiting_for_worker, 'queued job')} {needs} a worker: qualify worker"
+    return line
 
 
 @cli.command()
@@ -76,7 +86,7 @@ def retry(run_id: int) -> None:
     """
     with open_app(create=False) as app:
         count = app.retry(run_id)
-    click.echo(f"Run {run_id}: {count:,} failed jobs queued again")
+    click.echo(f"Run {run_id}: {plural(count, 'failed job')} queued again")
 
 
 @cli.command()
@@ -90,4 +100,4 @@ def cancel(run_id: int) -> None:
     """
     with open_app(create=False) as app:
         count = app.cancel(run_id)
-    click.echo(f"Run {run_id} cancelled: {count:,} unfinished jobs cancelled")
+    click.echo(f"Run {run_id} cancelled: {plural(count, 'unfinished job')} cancelled")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import click
-from rich.console import Console
+from typing import TYPE_CHECKING
 
-from qualify.api import PreparedRun, Qualify, RunCreated, prepare_run
-from qualify.cli import documents
+import click
+
 from qualify.cli.base import (
     DURATION,
     EXIT_INTERRUPTED,
@@ -19,14 +18,36 @@ from qualify.cli.base import (
     open_app,
     settings,
 )
-from qualify.cli.live import RunProgress
-from qualify.store import Run
-from qualify.worker import WorkerOptions
+from qualify.errors import InputError
+from qualify.plural import plural
+
+#: qualify.inputs.INPUT_FORMATS, here so that `qualify --help` need not load the readers.
+INPUT_FORMATS = ("text", "csv", "tsv", "xlsx")
+
+if TYPE_CHECKING:
+    # Imported where they are used: `qualify --help` must start fast.
+    from qualify.api import PreparedRun, Qualify, RunCreated
+    from qualify.store import Run
+    from qualify.worker import WorkerOptions
 
 
 @cli.command()
 @click.argument("icp_json", metavar="ICP_JSON")
 @click.argument("domains_file", metavar="DOMAINS_FILE")
+@click.option(
+    "--input-format",
+    type=click.Choice(INPUT_FORMATS),
+    help="What DOMAINS_FILE is [default: from its extension, else its content].",
+)
+@click.option("--column", metavar="NAME", help="The column holding the websites (CSV, TSV, XLSX).")
+@click.option("--sheet", metavar="NAME", help="The workbook's sheet to read [default: the first].")
+@click.option(
+    "--carry",
+    metavar="all|none|A,B",
+    default="all",
+    show_default=True,
+    help="Input columns each job keeps, for the export.",
+)
 @click.option("--name", help="A name for the run [default: ICP name / file name].")
 @click.option("--qualifier", metavar="web|MODULE:CALLABLE", help="What judges each domain.")
 @click.option(
@@ -59,6 +80,10 @@ def run(
     ctx: click.Context,
     icp_json: str,
     domains_file: str,
+    input_format: str | None,
+    column: str | None,
+    sheet: str | None,
+    carry: str,
     name: str | None,
     qualifier: str | None,
     max_attempts: int,
@@ -72,15 +97,36 @@ def run(
 ) -> None:
     """Queue a run: one job per unique domain of DOMAINS_FILE ('-' for stdin).
 
-    Everything is checked before anything is written: the run and all its jobs
-    appear together or not at all. Workers (`qualify worker`) do the work.
+    DOMAINS_FILE is a list (one domain or URL per line), a CSV or TSV file or an
+    .xlsx workbook, such as a CRM's export: the column holding the websites is found
+    by its name or content (or give --column). Each job keeps its input row, so
+    `qualify export` joins back on the CRM's own ids. Everything is checked before
+    anything is written: the run and all its jobs appear together or not at all.
+    Workers (`qualify worker`) do the work.
 
     \b
     Example:
-      qualify run icp.json domains.txt --qualifier mymodule:score
-      cat domains.txt | qualify run icp.json - --wait
+      qualify run icp.json leads.csv --wait
+      qualify run icp.json export.xlsx --sheet Companies --column Website
+      cat domains.txt | qualify run icp.json - --qualifier mymodule:score
     """
-    prepared = prepare_run(icp_json, domains_file, qualifier)
+    from qualify.api import prepare_run
+    from qualify.cli import documents
+    from qualify.inputs import ColumnError
+    from qualify.worker import WorkerOptions
+
+    try:
+        prepared = prepare_run(
+            icp_json,
+            domains_file,
+            qualifier,
+            input_format=input_format,
+            column=column,
+            sheet=sheet,
+            carry=_carried_columns(carry),
+        )
+    except ColumnError as exc:
+        raise InputError(f"{exc}; choose with --column NAME") from None
     # Fetch settings are checked before anything is written, too.
     resolved = fetch_settings(fetch_via, allow_private_networks) if wait else settings()
     with open_app(with_settings=resolved) as app:
@@ -105,22 +151,48 @@ def run(
                 ctx.exit(EXIT_INTERRUPTED)
 
 
+def _carried_columns(carry: str) -> list[str] | None:
+    if carry.strip().lower() == "all":
+        return None
+    if carry.strip().lower() == "none":
+        return []
+    names = [name.strip() for name in carry.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter("expected all, none or column names", param_hint="--carry")
+    return names
+
+
 def report_created(created: RunCreated, prepared: PreparedRun) -> None:
+    from qualify.inputs.columns import MAX_CELL_CHARS
+
     source = prepared.domains.source
+    unit = created.unit
     for line in created.invalid[:20]:
-        click.echo(f"skipped {source}:{line.line}: {line.text!r}: {line.reason}", err=True)
+        where = f"{source}:{line.line}" if unit == "line" else f"{source} {unit} {line.line}"
+        click.echo(f"skipped {where}: {line.text!r}: {line.reason}", err=True)
     if created.invalid_count > 20:
-        click.echo(f"… and {created.invalid_count - 20:,} more invalid lines", err=True)
+        more = plural(created.invalid_count - 20, f"more invalid {unit}")
+        click.echo(f"… and {more}", err=True)
     skipped = []
     if created.duplicates:
-        skipped.append(f"{created.duplicates:,} duplicate{'s' if created.duplicates != 1 else ''}")
+        skipped.append(plural(created.duplicates, "duplicate"))
     if created.invalid_count:
-        lines = "line" if created.invalid_count == 1 else "lines"
-        skipped.append(f"{created.invalid_count:,} invalid {lines}")
+        skipped.append(plural(created.invalid_count, f"invalid {unit}"))
     summary = f"{created.queued:,} queued"
+    if created.domain_column is not None:
+        summary += f" from column {created.domain_column!r}"
+        if created.fallback_columns:
+            others = " or ".join(repr(c) for c in created.fallback_columns)
+            summary += f" (else {others})"
     if skipped:
         summary += ", " + " and ".join(skipped) + " skipped"
     click.echo(f"Run {created.run_id} ({created.name}): {summary}")
+    if created.cut_cells:
+        click.echo(
+            f"note: {plural(created.cut_cells, 'input cell')} cut to"
+            f" {MAX_CELL_CHARS:,} characters for the export",
+            err=True,
+        )
 
 
 def work_with_progress(
@@ -134,6 +206,10 @@ def work_with_progress(
 ) -> Run:
     """Work the run in this process with a live progress bar until it is finished, or until
     Ctrl-C (the worker hands its in-flight jobs back; ``resume`` says how to go on)."""
+    from rich.console import Console
+
+    from qualify.cli.live import RunProgress
+
     bar = RunProgress(run_id, app.runs.get(run_id).total, Console(stderr=True), disable=quiet)
     with bar.shown():
         final = app.work_run(run_id, options, on_progress=bar.update)
@@ -141,8 +217,8 @@ def work_with_progress(
         left = final.total - final.finished
         # Plain lines, never wrapped: the commands in them are meant to be pasted.
         click.echo(
-            f"Interrupted: run {run_id} keeps its {final.finished:,} finished jobs;"
-            f" the other {left:,} stay queued.",
+            f"Interrupted: run {run_id} keeps its {plural(final.finished, 'finished job')};"
+            f" the other {left:,} {'stays' if left == 1 else 'stay'} queued.",
             err=True,
         )
         click.echo(resume or f"Resume with: {_resume_command()}", err=True)

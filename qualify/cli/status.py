@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import click
-from rich.console import Console
+from typing import TYPE_CHECKING
 
-from qualify.api import Qualify, StatusReport
-from qualify.cli import documents, tables
+import click
+
 from qualify.cli.base import EXIT_STUCK, cli, json_option, open_app, settings, stuck_after_option
-from qualify.cli.live import watch
-from qualify.dashboard import Dashboard
-from qualify.domains import InvalidDomain, normalise
 from qualify.errors import NotFoundError
 from qualify.timefmt import ago
+
+if TYPE_CHECKING:
+    from qualify.api import StatusReport
 
 
 @cli.command()
@@ -42,6 +41,12 @@ def status(
         raise click.UsageError(
             "--watch draws a live dashboard; it takes neither --json nor --check"
         )
+    # Imported here, not at start-up: `qualify --help` needs none of it.
+    from rich.console import Console
+
+    from qualify.api import Qualify
+    from qualify.cli import documents, tables
+
     try:
         app = Qualify.open(settings=settings(), create=False)
     except NotFoundError:
@@ -51,6 +56,9 @@ def status(
         return
     with app:
         if live:
+            from qualify.cli.live import watch
+            from qualify.dashboard import Dashboard
+
             dashboard = Dashboard(app, run_id=run_id, stuck_after=stuck_after)
             watch(dashboard.refresh, app.database.display_url)
             return
@@ -98,6 +106,10 @@ def show(run_id: int, domain: str | None, stuck_after: float) -> None:
       qualify show 3
       qualify show 3 acme.com
     """
+    from rich.console import Console
+
+    from qualify.cli import tables
+
     with open_app(create=False) as app:
         out = Console()
         if domain is None:
@@ -105,11 +117,13 @@ def show(run_id: int, domain: str | None, stuck_after: float) -> None:
             out.print(tables.run_summary(summary, stuck_after))
         else:
             record = app.runs.job(run_id, _normalise_arg(domain))
-            out.print(tables.job_detail(record, run_id))
+            out.print(tables.job_detail(record, run_id, app.runs.inputs(run_id)))
 
 
 def _normalise_arg(domain: str) -> str:
+    from qualify.domains import InvalidDomain, normalise
+
     try:
-        return normalise(domain)
+        return normalise(domain, public_suffix=False)
     except InvalidDomain:
         return domain.strip().lower()

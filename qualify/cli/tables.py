@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rich import box
 from rich.console import Group
 from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
 from qualify.api import RunSummary, StatusReport
+from qualify.cli.layout import Column, Fitted, listing
 from qualify.export import error_text
-from qualify.store import JobRecord, Run, WorkerInfo
+from qualify.store import JobRecord, Run, RunInputs, WorkerInfo
 from qualify.timefmt import ago, iso
 
 STATUS_STYLES = {
@@ -30,83 +30,101 @@ def progress_text(run: Run) -> str:
     return f"{run.progress:6.1%}  {run.completed + run.failed:,}/{run.total:,}"
 
 
-def listing(title: str | None = None) -> Table:
-    """The look of every listing: a header rule and no cell borders, so rows stay narrow
-    and copy cleanly out of the terminal."""
-    return Table(
-        title=title,
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+def percent_text(run: Run) -> str:
+    return f"{run.progress:.1%}"
 
 
-def add_run_columns(table: Table, *columns: tuple[str, str]) -> None:
-    """Columns of a table of runs: ``(title, justify)`` pairs."""
-    for column, justify in columns:
-        # Only NAME gives way when the terminal is narrow, and its cell stays on one line
-        # (cut short; `show RUN_ID` has it in full): a number split over lines misleads.
-        table.add_column(
-            column,
-            justify=justify,  # type: ignore[arg-type]
-            no_wrap=column != "NAME",
-            max_width=40 if column == "NAME" else None,
-        )
+def status_markers(run: Run) -> list[tuple[str, str]]:
+    """Words shown after a run's status, with their styles (``STUCK``); one line each."""
+    markers = []
+    if run.stuck:
+        markers.append(("STUCK", "bold red"))
+    return markers
 
 
-def runs_table(runs: list[Run], now: float) -> Table:
-    table = listing("Runs")
-    add_run_columns(
-        table,
-        ("ID", "right"),
-        ("NAME", "left"),
-        ("FROM", "right"),
-        ("STATUS", "left"),
-        ("PROGRESS", "right"),
-        ("DONE", "right"),
-        ("FAILED", "right"),
-        ("QUALIFIED", "right"),
-        ("AGE", "right"),
-        ("CHANGED", "right"),
-    )
-    for run in runs:
-        status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
-        if run.stuck:
-            status.append(" STUCK", style="bold red")
-        table.add_row(
+def run_status_text(run: Run) -> Text:
+    status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
+    for word, style in status_markers(run):
+        status.append(f" {word}", style=style)
+    return status
+
+
+def count_text(count: int, style: str = "") -> Text:
+    return Text(f"{count:,}", style=style if count else "")
+
+
+#: A run's name gives way (wrapping, never cut) down to this width before columns go.
+NAME_MIN_WIDTH = 16
+NAME_MAX_WIDTH = 60
+
+
+def name_column() -> Column:
+    return Column("NAME", flex=True, min_width=NAME_MIN_WIDTH, max_width=NAME_MAX_WIDTH)
+
+
+def runs_table(runs: list[Run], now: float) -> Fitted:
+    """The runs of `qualify status`: at 80 columns the id, name, status, percentage and
+    the counts people act on; wider, also the finished/total count, age and last change."""
+    columns = [
+        Column("ID", justify="right"),
+        name_column(),
+        Column("FROM", justify="right", drop=1),
+        Column("STATUS"),
+        Column("PROGRESS", justify="right"),
+        Column("FINISHED", justify="right", drop=3),
+        Column("DONE", justify="right", drop=4),
+        Column("FAILED", justify="right", drop=7),
+        Column("UNKNOWN", justify="right", drop=6),
+        Column("QUALIFIED", justify="right", drop=5),
+        Column("AGE", justify="right", drop=1),
+        Column("CHANGED", justify="right", drop=2),
+    ]
+    rows = [
+        [
             str(run.id),
-            Text(run.name, no_wrap=True, overflow="ellipsis"),
+            run.name,
             "" if run.source_run_id is None else f"↻{run.source_run_id}",
-            status,
-            progress_text(run),
+            run_status_text(run),
+            percent_text(run),
+            f"{run.completed + run.failed:,}/{run.total:,}",
             f"{run.completed:,}",
-            f"{run.failed:,}",
-            f"{run.qualified:,}",
+            count_text(run.failed, "red"),
+            count_text(run.unknown, "yellow"),
+            count_text(run.qualified, "green"),
             ago(now - run.created_at),
             ago(now - run.updated_at) + " ago",
-        )
-    return table
+        ]
+        for run in runs
+    ]
+    return Fitted(columns, rows, title="Runs")
 
 
-def workers_table(workers: list[WorkerInfo], now: float) -> Table:
-    table = listing("Workers")
-    for column in ("HOST", "PID", "STATE", "CONCURRENCY", "IN FLIGHT", "PROCESSED", "HEARTBEAT"):
-        table.add_column(column, no_wrap=True)
-    styles = {"alive": "green", "dead": "bold red", "stopped": "dim"}
-    for worker in workers:
-        table.add_row(
+WORKER_STATE_STYLES = {"alive": "green", "dead": "bold red", "stopped": "dim"}
+
+
+def workers_table(workers: list[WorkerInfo], now: float) -> Fitted:
+    columns = [
+        Column("HOST", flex=True, min_width=24, max_width=60),
+        Column("PID", justify="right"),
+        Column("STATE"),
+        Column("CONCURRENCY", justify="right", drop=1),
+        Column("IN FLIGHT", justify="right", drop=3),
+        Column("PROCESSED", justify="right", drop=2),
+        Column("HEARTBEAT", justify="right"),
+    ]
+    rows = [
+        [
             worker.hostname,
             str(worker.pid),
-            Text(worker.state.upper(), style=styles[worker.state]),
+            Text(worker.state.upper(), style=WORKER_STATE_STYLES.get(worker.state, "")),
             str(worker.concurrency),
             str(worker.in_flight),
             f"{worker.processed:,}",
             ago(now - worker.heartbeat_at) + " ago",
-        )
-    return table
+        ]
+        for worker in workers
+    ]
+    return Fitted(columns, rows, title="Workers")
 
 
 def status_view(report: StatusReport, stuck_after: float) -> Group:
@@ -153,9 +171,9 @@ def run_summary(summary: RunSummary, stuck_after: float | None = None) -> Group:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    status = Text(run.status, style=STATUS_STYLES.get(run.status, ""))
+    status = run_status_text(run)
     if run.stuck:
-        status.append(" STUCK: nothing moved and no lease is live", style="bold red")
+        status.append(": nothing moved and no lease is live", style="bold red")
     rows: list[tuple[str, Any]] = [
         ("Run", f"{run.id}  {run.name}"),
         ("Status", status),
@@ -165,13 +183,15 @@ def run_summary(summary: RunSummary, stuck_after: float | None = None) -> Group:
         rows.append(("Lineage", summary.lineage.describe()))
     rows += [
         ("Progress", progress_text(run)),
-        ("Completed", f"{run.completed:,} ({run.qualified:,} qualified)"),
+        ("Completed", f"{run.completed:,} ({run.qualified:,} qualified, {run.unknown:,} unknown)"),
     ]
     if summary.verdicts:
         rows.append(("Verdicts", _verdict_counts(summary.verdicts)))
+    if summary.unknown_codes:
+        rows.append(("Unknown", _code_counts(summary.unknown_codes)))
     rows.append(("Failed", f"{run.failed:,}"))
     if failures:
-        rows.append(("Errors", ", ".join(f"{count:,} {code}" for code, count in failures)))
+        rows.append(("Errors", _code_counts(failures)))
     if run.cancelled:
         rows.append(("Cancelled", f"{run.cancelled:,}"))
     rows += [
@@ -206,6 +226,11 @@ def _page_age(max_page_age: float | None) -> str:
     return f"used when younger than {ago(max_page_age)}"
 
 
+def _code_counts(codes: list[tuple[str, int]]) -> str:
+    """``3 http_5xx, 1 timeout``: most common first."""
+    return ", ".join(f"{count:,} {code}" for code, count in codes)
+
+
 def _verdict_counts(verdicts: dict[str, int]) -> Text:
     text = Text()
     for verdict in (*VERDICT_STYLES, *sorted(set(verdicts) - set(VERDICT_STYLES))):
@@ -216,12 +241,29 @@ def _verdict_counts(verdicts: dict[str, int]) -> Text:
     return text
 
 
-def job_detail(record: JobRecord, run_id: int | None = None) -> Group:
-    """One domain's outcome: verdict and score, then every reason with what it saw."""
+#: Input cells `show RUN DOMAIN` lists; the export has them all.
+SHOWN_INPUT_CELLS = 8
+
+
+def job_detail(
+    record: JobRecord, run_id: int | None = None, inputs: RunInputs | None = None
+) -> Group:
+    """One domain's outcome: the input row it came from, verdict and score, then every
+    reason with what it saw."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     table.add_row("Domain", record.domain + (f"  (run {run_id})" if run_id is not None else ""))
+    if inputs is not None and record.input is not None:
+        filled = [(k, v) for k, v in inputs.cells(record).items() if v]
+        lines = [
+            Text.assemble((f"{column}: ", "dim"), " ".join(value.split()))
+            for column, value in filled[:SHOWN_INPUT_CELLS]
+        ]
+        if len(filled) > SHOWN_INPUT_CELLS:
+            more = len(filled) - SHOWN_INPUT_CELLS
+            lines.append(Text(f"… {more} more in the export", style="dim"))
+        table.add_row("Input", Text("\n").join(lines))
     verdict = Text(record.verdict or "-", style=VERDICT_STYLES.get(record.verdict or "", ""))
     details = [] if record.score is None else [f"score {record.score:g}"]
     details += [

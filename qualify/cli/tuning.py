@@ -4,13 +4,10 @@ for the page store they read from."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from qualify import export
-from qualify.api import RescoreCreated
-from qualify.cli import documents, views
 from qualify.cli.base import (
     DURATION,
     EXIT_INTERRUPTED,
@@ -23,8 +20,12 @@ from qualify.cli.base import (
     open_app,
     settings,
 )
-from qualify.cli.run import work_with_progress
-from qualify.worker import WorkerOptions
+
+if TYPE_CHECKING:
+    from qualify.api import RescoreCreated
+
+# The store, rich and the tuning modules are imported by the command that runs: `qualify
+# --help` stays fast.
 
 
 @cli.command()
@@ -71,6 +72,10 @@ def rescore(
       qualify rescore 3 --icp icp-v2.json --wait
       qualify rescore 3 --icp icp-v2.json --name "bigger companies" && qualify worker --burst
     """
+    from qualify.cli import documents
+    from qualify.cli.run import work_with_progress
+    from qualify.worker import WorkerOptions
+
     resolved = fetch_settings(fetch_via, allow_private_networks) if wait else settings()
     with open_app(create=False, with_settings=resolved) as app:
         created = app.rescore(run_id, icp_json, qualifier=qualifier, name=name)
@@ -127,6 +132,10 @@ def eval_command(run_id: int, labels_csv: str, limit: int, as_json: bool) -> Non
       qualify eval 3 labels.csv
       qualify eval 5 labels.csv --json | jq .agreement
     """
+    from rich.console import Console
+
+    from qualify.cli import documents, views
+
     with open_app(create=False) as app:
         evaluation = app.evaluate(run_id, labels_csv)
     if as_json:
@@ -169,6 +178,11 @@ def diff(run_a: int, run_b: int, fmt: str, output: str | None, limit: int, as_js
       qualify diff 3 5
       qualify diff 3 5 --format csv -o changed.csv
     """
+    from rich.console import Console
+
+    from qualify import export
+    from qualify.cli import documents, views
+
     fmt = "json" if as_json else fmt
     with open_app(create=False) as app:
         if fmt == "csv":
@@ -212,6 +226,8 @@ def prune(older_than: float, dry_run: bool, as_json: bool) -> None:
       qualify prune --older-than 90d --dry-run
       qualify prune --older-than 90d
     """
+    from qualify.cli import documents, views
+
     with open_app(create=False) as app:
         report = app.prune_pages(older_than, dry_run=dry_run)
     if as_json:

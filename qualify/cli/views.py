@@ -8,7 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from qualify.cli.tables import VERDICT_STYLES, listing
+from qualify.cli.layout import listing
+from qualify.cli.tables import VERDICT_STYLES
 from qualify.export import reason_text
 from qualify.store import PruneReport
 from qualify.timefmt import ago

@@ -16,7 +16,6 @@ from qualify.cli.base import (
     fetch_settings,
     open_app,
 )
-from qualify.worker import WorkerOptions
 
 
 @cli.command()
@@ -66,6 +65,8 @@ def worker(
       qualify worker --concurrency 16
       qualify worker --burst -v
     """
+    from qualify.worker import WorkerOptions
+
     _configure_logging(verbose, quiet)
     options = WorkerOptions(
         concurrency=concurrency, lease=lease, burst=burst, grace=grace, job_timeout=job_timeout

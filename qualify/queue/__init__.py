@@ -11,20 +11,27 @@ which the store's reconciler finds and re-enqueues.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import peewee
 
 from qualify.errors import BackendUnavailable, ConfigError
 from qualify.queue.messages import PREFIX as MESSAGE_PREFIX
 from qualify.queue.messages import ForgedMessage, decode, decode_all, encode
-from qualify.queue.storages import QualifyRedisStorage, QualifySqlStorage
 from qualify.urls import redact, scheme_of
 
+if TYPE_CHECKING:
+    # huey (and, through it, the redis client) costs a tenth of a second to import: only a
+    # queue that is used pays for it, not `qualify status` or `--help`.
+    from qualify.queue.storages import QualifySqlStorage
+
 QUEUE_NAME = "qualify"
+# huey's task table in the store's database (see storages.QualifySqlStorage).
+_TASK_TABLE = "huey_task"
 T = TypeVar("T")
 
 
@@ -69,7 +76,25 @@ class SqlJobQueue(JobQueue):
 
     def __init__(self, database: peewee.Database, display_url: str) -> None:
         self.display_url = display_url
-        self.storage = QualifySqlStorage(name=QUEUE_NAME, database=database)
+        self.database = database
+        self._storage: QualifySqlStorage | None = None
+        self._lock = threading.Lock()
+        if not database.table_exists(_TASK_TABLE):
+            # A new database: huey creates its tables now, before a run's statements use them.
+            self._open_storage()
+
+    @property
+    def storage(self) -> QualifySqlStorage:
+        """huey's storage, opened on first use (its tables exist already)."""
+        return self._storage or self._open_storage()
+
+    def _open_storage(self) -> QualifySqlStorage:
+        with self._lock:
+            if self._storage is None:
+                from qualify.queue.storages import QualifySqlStorage
+
+                self._storage = QualifySqlStorage(name=QUEUE_NAME, database=self.database)
+            return self._storage
 
     @property
     def description(self) -> str:
@@ -112,6 +137,8 @@ class RedisJobQueue(JobQueue):
             raise ConfigError(f"queue {redact(url)!r}: {exc}") from None
         with self._unavailable("cannot connect"):
             client.ping()
+        from qualify.queue.storages import QualifyRedisStorage
+
         self.storage = QualifyRedisStorage(
             name=QUEUE_NAME, blocking=False, connection_pool=client.connection_pool
         )

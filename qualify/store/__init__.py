@@ -40,6 +40,7 @@ from qualify.store.values import (
     Recorded,
     Round,
     Run,
+    RunInputs,
     RunPlan,
     WorkerInfo,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "Results",
     "Round",
     "Run",
+    "RunInputs",
     "RunPlan",
     "RunStatus",
     "Runs",

@@ -76,6 +76,13 @@ class Database(ABC):
         while chunk := cursor.fetchmany(batch):
             yield from _named(cursor, chunk)
 
+    def column(self, query: str, /, batch: int = 5000, **params: Any) -> Iterator[Any]:
+        """The first column of every row, streamed: no dict per row, for a million ids."""
+        cursor = self.execute(query, params)
+        while chunk := cursor.fetchmany(batch):
+            for found in chunk:
+                yield found[0]
+
     def insert_many(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run the multi-row insert ``query`` over ``rows`` in as few round trips as the
         driver allows."""

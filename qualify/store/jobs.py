@@ -216,18 +216,22 @@ class Jobs:
 
     def _count_outcomes(self, recorded: Sequence[Outcome]) -> None:
         """One counter update per run for the whole batch."""
-        per_run: dict[int, list[int]] = {}  # run id -> [completed, failed, qualified]
+        # run id -> [completed, failed, qualified, unknown]
+        per_run: dict[int, list[int]] = {}
         for outcome in recorded:
             counts = per_run.get(outcome.job.run_id)
             if counts is None:
-                counts = per_run[outcome.job.run_id] = [0, 0, 0]
+                counts = per_run[outcome.job.run_id] = [0, 0, 0, 0]
             if outcome.result is not None:
                 counts[0] += 1
                 counts[2] += outcome.result.qualified
+                counts[3] += outcome.result.verdict == "unknown"
             elif outcome.retry_in is None:
                 counts[1] += 1
-        for run_id, (completed, failed, qualified) in sorted(per_run.items()):
-            self._count_finished(run_id, completed=completed, failed=failed, qualified=qualified)
+        for run_id, (completed, failed, qualified, unknown) in sorted(per_run.items()):
+            self._count_finished(
+                run_id, completed=completed, failed=failed, qualified=qualified, unknown=unknown
+            )
 
     def release(self, jobs: Sequence[ClaimedJob]) -> int:
         """Hand jobs back at once (a worker shutting down): queued again, attempt not counted."""
@@ -300,12 +304,7 @@ class Jobs:
         lost one; a mistake would only cost a duplicate message, which claims nothing.
         """
         db = self.database
-        held = self.queue.held_job_ids()
-        if run_id is None:
-            quiet = db.rows("quiet_queued_jobs", grace=grace)
-        else:
-            quiet = db.rows("quiet_queued_jobs_of_run", grace=grace, run_id=run_id)
-        lost = [row["id"] for row in quiet if row["id"] not in held]
+        lost = self.lost(grace, run_id)
         if not lost:
             return 0
         requeued: list[int] = []
@@ -315,6 +314,17 @@ class Jobs:
                 requeued.extend(row["id"] for row in db.rows("touch_queued_jobs", ids=chunk))
             self._requeue(requeued)
         return len(requeued)
+
+    def lost(self, grace: float, run_id: int | None = None) -> list[int]:
+        """Queued jobs quiet for ``grace`` seconds that the queue does not hold (read only:
+        what :meth:`requeue_lost` would enqueue again)."""
+        db = self.database
+        held = self.queue.held_job_ids()
+        if run_id is None:
+            quiet = db.rows("quiet_queued_jobs", grace=grace)
+        else:
+            quiet = db.rows("quiet_queued_jobs_of_run", grace=grace, run_id=run_id)
+        return [row["id"] for row in quiet if row["id"] not in held]
 
     def has_unfinished(self) -> bool:
         """Is any job, of any run, still queued, running or waiting?"""
@@ -365,12 +375,19 @@ class Jobs:
             self.database.after_commit(lambda: self.queue.push(ids))
 
     def _count_finished(
-        self, run_id: int, *, completed: int = 0, failed: int = 0, qualified: int = 0
+        self,
+        run_id: int,
+        *,
+        completed: int = 0,
+        failed: int = 0,
+        qualified: int = 0,
+        unknown: int = 0,
     ) -> None:
         self.database.execute(
             "count_finished_jobs",
-            {"completed": completed, "failed": failed, "qualified": qualified, "run_id": run_id},
-        )
+            {"completed": completed, "failed": failed, "qualified": qualified,
+             "unknown": unknown, "run_id": run_id},
+        )  # fmt: skip
 
     def _touch_runs(self, run_ids: Iterable[int]) -> None:
         for run_id in sorted(set(run_ids)):

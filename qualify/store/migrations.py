@@ -153,6 +153,31 @@ def m006_run_lineage_and_page_age(database: Database) -> None:
     )
 
 
+def m007_job_inputs(database: Database) -> None:
+    # What each job carries from its input row (the URL as written, a CRM export's columns),
+    # and on the run the names of those columns. A table of its own keeps the jobs rows that
+    # workers update over and over narrow.
+    database.run_ddl(
+        """CREATE TABLE job_inputs (
+            job_id {BIGINT} PRIMARY KEY REFERENCES jobs (id),
+            input TEXT NOT NULL
+        )""",
+        "ALTER TABLE runs ADD COLUMN inputs TEXT",
+    )
+
+
+def m008_unknown_counter(database: Database) -> None:
+    # `status` shows how many results could not be judged without counting results: a
+    # counter kept beside `qualified`, in the same transactions. Runs made before it are
+    # counted once, here.
+    database.run_ddl(
+        "ALTER TABLE runs ADD COLUMN unknown INTEGER NOT NULL DEFAULT 0",
+        """UPDATE runs SET unknown = (SELECT COUNT(*) FROM results
+                                      WHERE results.run_id = runs.id
+                                        AND results.verdict = 'unknown')""",
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_run_lease_indexes,
@@ -160,6 +185,8 @@ MIGRATIONS: list[Migration] = [
     m004_results_by_score,
     m005_page_store,
     m006_run_lineage_and_page_age,
+    m007_job_inputs,
+    m008_unknown_counter,
 ]
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from qualify.errors import NotFoundError
 from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.store.database import Database, json_array
 from qualify.store.jobs import Jobs
-from qualify.store.values import JobRecord, OutcomeChange, Run, RunPlan
+from qualify.store.values import JobRecord, OutcomeChange, Run, RunInputs, RunPlan
 
 
 class Runs:
@@ -28,14 +28,31 @@ class Runs:
         max_attempts: int,
         backoff: float,
         max_page_age: float | None = DEFAULT_MAX_PAGE_AGE,
+        inputs: RunInputs | None = None,
+        input_rows: Iterable[tuple[int, str]] = (),
     ) -> int:
-        """Create a run and all its jobs, queued, in one transaction: all or nothing."""
+        """Create a run and all its jobs, queued, in one transaction: all or nothing.
+
+        ``input_rows``: ``(position in domains, JSON array of cells)`` in order of position,
+        for the jobs that carry cells of their input row (the columns ``inputs`` names),
+        written in the same transaction."""
         db = self.database
         with db.write():
             run_id = self._insert(
-                name, qualifier, icp, len(domains), max_attempts, backoff, max_page_age, None
+                name,
+                qualifier,
+                icp,
+                len(domains),
+                max_attempts,
+                backoff,
+                max_page_age=max_page_age,
+                source_run_id=None,
+                inputs=inputs or RunInputs(),
             )
+            before = int(db.value("max_job_id"))
             self.jobs.insert(run_id, domains)
+            rows = self._input_rows(run_id, before, len(domains), input_rows)
+            db.insert_many("insert_job_inputs", rows)
         return run_id
 
     def create_rescore(
@@ -49,13 +66,23 @@ class Runs:
         backoff: float,
     ) -> int:
         """A run over every domain of ``source``, linked to it, that takes kept pages of any
-        age: created with all its jobs, queued, in one transaction."""
+        age, its jobs carrying the source's input rows: created with all its jobs, queued,
+        in one transaction."""
         db = self.database
         with db.write():
             run_id = self._insert(
-                name, qualifier, icp, source.total, max_attempts, backoff, None, source.id
+                name,
+                qualifier,
+                icp,
+                source.total,
+                max_attempts,
+                backoff,
+                max_page_age=None,
+                source_run_id=source.id,
+                inputs=self.inputs(source.id),
             )
             self.jobs.insert_from_run(run_id, source.id)
+            db.execute("copy_job_inputs_from_run", {"run_id": run_id, "source_run_id": source.id})
         return run_id
 
     def _insert(
@@ -66,8 +93,10 @@ class Runs:
         total: int,
         max_attempts: int,
         backoff: float,
+        *,
         max_page_age: float | None,
         source_run_id: int | None,
+        inputs: RunInputs,
     ) -> int:
         return int(
             self.database.value(
@@ -80,8 +109,39 @@ class Runs:
                 backoff=backoff,
                 max_page_age=max_page_age,
                 source_run_id=source_run_id,
+                inputs=inputs.to_json(),
             )
         )
+
+    def _input_rows(
+        self, run_id: int, before: int, count: int, input_rows: Iterable[tuple[int, str]]
+    ) -> Iterator[tuple[int, str]]:
+        """``(job id, row)`` for each input row, its job found by its position in the run."""
+        rows = iter(input_rows)
+        wanted = next(rows, None)
+        if wanted is None:
+            return
+        if int(self.database.value("max_job_id")) == before + count:
+            # The run's ``count`` ids are all above ``before`` and none is above
+            # ``before + count``: they are exactly the ids in between, in order.
+            yield before + 1 + wanted[0], wanted[1]
+            for position, row in rows:
+                yield before + 1 + position, row
+            return
+        # Ids with gaps (another run inserting at the same time on PostgreSQL): read the
+        # run's ids in the order they were inserted, streamed, beside the rows.
+        ids = self.database.column("run_job_ids", run_id=run_id, after=before)
+        for position, job_id in enumerate(ids):
+            if position == wanted[0]:
+                yield int(job_id), wanted[1]
+                wanted = next(rows, None)
+                if wanted is None:
+                    return
+        raise AssertionError(f"run {run_id}: an input row at {wanted[0]}, past its last job")
+
+    def inputs(self, run_id: int) -> RunInputs:
+        """What the run's jobs carry from their input rows."""
+        return RunInputs.from_json(self.database.value("run_inputs", run_id=run_id))
 
     def get(self, run_id: int, *, stuck_after: float | None = None) -> Run:
         row = self.database.row(
@@ -131,10 +191,16 @@ class Runs:
         rows = self.database.rows("count_failures", run_id=run_id, limit=limit)
         return [(row["code"], row["count"]) for row in rows]
 
-    def result_keys(self, run_id: int) -> set[str]:
-        """The extra fields (such as ``tier``) its qualifier returned, seen on one result."""
-        extra = self.database.value("one_result_extra", run_id=run_id)
-        return set(json.loads(extra)) if extra else set()
+    def count_unknown_codes(self, run_id: int, limit: int = 5) -> list[tuple[str, int]]:
+        """The codes behind the run's ``unknown`` verdicts, most common first."""
+        rows = self.database.rows("count_unknown_codes", run_id=run_id, limit=limit)
+        return [(row["code"], row["count"]) for row in rows]
+
+    def expired_leases(self, run_id: int) -> tuple[int, int]:
+        """How many of the run's running jobs hold an expired lease, and how many of those
+        have used up their attempts."""
+        row = self.database.row("count_expired_leases", run_id=run_id)
+        return (int(row["expired"]), int(row["exhausted"])) if row else (0, 0)
 
     def live_leases(self, run_id: int) -> int:
         return int(self.database.value("count_live_leases", run_id=run_id))

@@ -43,6 +43,8 @@ class Run:
     completed: int
     failed: int
     qualified: int
+    #: Results whose verdict is ``unknown`` (the site could not be judged).
+    unknown: int
     cancelled: int
     qualifier: str
     max_attempts: int
@@ -118,6 +120,9 @@ class JobRecord:
     reasons: list[Any]
     evidence: dict[str, Any]
     extra: dict[str, Any]
+    #: The cells this job carries from its input row, aligned with the run's
+    #: ``RunInputs.columns``; None when it carries nothing (its line was its domain).
+    input: list[str] | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
@@ -127,6 +132,7 @@ class JobRecord:
             reasons=json.loads(row["reasons"]) if row["reasons"] else [],
             evidence=json.loads(row["evidence"]) if row["evidence"] else {},
             extra=json.loads(row["extra"]) if row["extra"] else {},
+            input=json.loads(row["input"]) if row["input"] else None,
         )
 
 
@@ -153,6 +159,36 @@ class OutcomeChange:
             after=row["outcome_b"],
             record=record,
         )
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run's jobs carry from their input rows: the columns (a plain list's one is
+    ``input``, its line as written), and the one the domains were read from."""
+
+    format: str = "text"
+    columns: tuple[str, ...] = ("input",)
+    domain_column: str = "input"
+
+    @classmethod
+    def from_json(cls, text: str | None) -> RunInputs:
+        """From the run's ``inputs`` column; a run made before it carried nothing."""
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(data["format"], tuple(data["columns"]), data["domain_column"])
+
+    def to_json(self) -> str:
+        document = {"format": self.format, "columns": list(self.columns),
+                    "domain_column": self.domain_column}  # fmt: skip
+        return json.dumps(document, ensure_ascii=False)
+
+    def cells(self, record: JobRecord) -> dict[str, str]:
+        """The job's input row by column name (a job that carries nothing: its domain)."""
+        if record.input is None:
+            return {column: record.domain if column == self.domain_column else ""
+                    for column in self.columns}  # fmt: skip
+        return dict(zip(self.columns, record.input, strict=False))
 
 
 #: The error code of a job whose worker stopped renewing its lease.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import IO, Any
 
 from qualify import export
 from qualify.export import reason_text
@@ -128,20 +128,23 @@ def _changes(runs: Runs, run_a: int, run_b: int) -> Iterator[DomainChange]:
         yield _added(record)
 
 
-def write_csv(runs: Runs, run_a: int, run_b: int, out: TextIO) -> int:
-    """The changed domains as ``qualify export``'s CSV of run B (the same columns, B's row),
-    plus the change, run A's verdict and score, and the reasons that changed."""
-    columns = (*export.csv_columns(runs.result_keys(run_b)), *CSV_EXTRA_COLUMNS)
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+def write_csv(runs: Runs, run_a: int, run_b: int, out: IO[str]) -> int:
+    """The changed domains as ``qualify export``'s CSV of run B (the same columns, B's row,
+    its input row first), plus the change, run A's verdict and score, and the reasons that
+    changed."""
+    layout = export.Layout(runs.inputs(run_b))
+    writer = csv.DictWriter(
+        out, fieldnames=[*layout.header, *CSV_EXTRA_COLUMNS], extrasaction="ignore"
+    )
     writer.writeheader()
     count = 0
     for item in runs.changed_outcomes(run_a, run_b):
         change = change_of(item)
-        row = export.csv_row(item.record) if item.record else {"domain": item.domain}
+        row = layout.cells(item.record) if item.record else {"domain": item.domain}
         writer.writerow({**row, **_extra(change)})
         count += 1
     for record in runs.only_in_second(run_a, run_b):
-        writer.writerow({**export.csv_row(record), **_extra(_added(record))})
+        writer.writerow({**layout.cells(record), **_extra(_added(record))})
         count += 1
     return count
 
@@ -150,7 +153,7 @@ def _extra(change: DomainChange) -> dict[str, Any]:
     return {
         "change": f"{change.before} → {change.after}",
         "verdict_before": change.before,
-        "score_before": export.csv_score(change.score_before),
+        "score_before": export.spreadsheet_score(change.score_before),
         "reasons_changed": export.REASON_SEPARATOR.join(
             f"{c.before or '(none)'} → {c.after or '(none)'}" for c in change.reasons
         ),

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 
+from qualify.plural import plural
 from qualify.store import ClaimedJob, Outcome, Round
 from qualify.worker.executor import Executors
 from qualify.worker.flights import Flight
@@ -110,7 +111,7 @@ class Dispatcher:
                 log.exception("could not hand jobs back; their leases will expire instead")
                 released = 0
             state.stats.add(released=released)
-            log.warning("handed %d in-flight jobs back to the queue", released)
+            log.warning("handed %s back to the queue", plural(released, "in-flight job"))
 
     # -- one round ------------------------------------------------------------------------
 

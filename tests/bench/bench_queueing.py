@@ -1,13 +1,18 @@
 """Queueing: `qualify run` on generated domain lists against a raw SQLite baseline.
 
-Run: python tests/bench/bench_queueing.py [--sizes 200000 1000000]
+Run: python tests/bench/bench_queueing.py [--sizes 200000 1000000] [--csv]
 
 For each size, in the same run on the same disk:
 - baseline: plain sqlite3, one transaction, `executemany` of N job rows (WAL,
   synchronous=NORMAL, no index): the physical limit for writing that many rows;
 - `qualify run` as a real process: read and normalise the file, check it, then write the run,
-  its N jobs and N queue messages in one transaction.
-Prints domains/s for both, the ratio, and the run's peak RSS. Asserts nothing.
+  its N jobs and N queue messages in one transaction (and the input lines that were URLs,
+  which their jobs carry).
+With --csv, the list is also written as a CRM export (Record ID, Company, Website, Owner,
+Country; quoted commas) and `qualify run` of that file is measured too: every job then
+carries its row of five cells.
+Prints domains/s for each, the ratio to the baseline, and each run's peak RSS. Asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +42,17 @@ def write_domains(path: Path, count: int) -> None:
                 out.write(f"https://www.company{i}.{tld}/about\n")
             else:
                 out.write(f"company{i}.{tld}\n")
+
+
+def write_crm_export(path: Path, count: int) -> None:
+    """The same companies as a CRM export would give them: a header, five columns, quoted
+    fields with commas, the website as a URL one time in ten."""
+    with path.open("w") as out:
+        out.write("Record ID,Company,Website,Owner,Country\n")
+        for i in range(count):
+            tld = TLDS[i % len(TLDS)]
+            site = f"https://www.company{i}.{tld}/" if i % 10 == 0 else f"company{i}.{tld}"
+            out.write(f'{1000 + i},"Company {i}, Inc.",{site},owner{i % 50},DE\n')
 
 
 def raw_baseline(directory: Path, count: int) -> float:
@@ -79,21 +95,27 @@ def qualify_run(directory: Path, domains: Path) -> tuple[float, float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
+    parser.add_argument("--csv", action="store_true", help="also a CRM export as CSV")
     args = parser.parse_args()
-    print(f"{'domains':>9} {'raw rows/s':>11} {'qualify/s':>10} {'ratio':>6} "
+    print(f"{'input':>5} {'domains':>9} {'raw rows/s':>11} {'qualify/s':>10} {'ratio':>6} "
           f"{'run time':>9} {'peak RSS':>9}")  # fmt: skip
     for count in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
-            domains = directory / "domains.txt"
-            write_domains(domains, count)
+            inputs = [("list", directory / "domains.txt", write_domains)]
+            if args.csv:
+                inputs.append(("csv", directory / "leads.csv", write_crm_export))
             raw = raw_baseline(directory, count)
-            took, rss, created = qualify_run(directory, domains)
-            assert created["queued"] + created["duplicates"] == count
-            print(
-                f"{count:>9,} {count / raw:>11,.0f} {count / took:>10,.0f} "
-                f"{raw / took:>6.3f} {took:>8.1f}s {rss:>7.0f}MB"
-            )
+            for label, path, write in inputs:
+                write(path, count)
+                took, rss, created = qualify_run(directory, path)
+                for suffix in ("", "-wal", "-shm", "-writer.lock"):
+                    Path(f"{directory / 'qualify.db'}{suffix}").unlink(missing_ok=True)
+                assert created["queued"] + created["duplicates"] == count
+                print(
+                    f"{label:>5} {count:>9,} {count / raw:>11,.0f} {count / took:>10,.0f} "
+                    f"{raw / took:>6.3f} {took:>8.1f}s {rss:>7.0f}MB"
+                )
 
 
 if __name__ == "__main__":

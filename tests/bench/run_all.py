@@ -16,7 +16,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES = [
-    ("Queueing", "bench_queueing.py", ["--sizes", "200000", "1000000"], ["--sizes", "50000"]),
+    (
+        "Queueing",
+        "bench_queueing.py",
+        ["--sizes", "200000", "1000000", "--csv"],
+        ["--sizes", "50000", "--csv"],
+    ),
     ("Worker overhead", "bench_worker.py", ["--jobs", "20000"], ["--jobs", "5000"]),
     ("Web qualification", "bench_web.py", [], ["--sites", "300", "--concurrency", "16", "64"]),
     ("Web CPU per page", "bench_web_cpu.py", [], ["--repeat", "50"]),
@@ -24,6 +29,7 @@ BENCHES = [
     ("Web page latency", "bench_ui.py", [], ["--jobs", "100000", "--requests", "100"]),
     ("Recovery", "bench_recovery.py", [], []),
     ("Rescore", "bench_rescore.py", [], ["--domains", "5000", "--concurrency", "4"]),
+    ("Start-up", "bench_startup.py", [], ["--repeat", "5"]),
 ]
 
 

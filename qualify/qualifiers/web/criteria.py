@@ -25,6 +25,8 @@ class Assessment:
     source_url: str | None = None
     confident: bool = False
     tripped: tuple[str, ...] = ()
+    #: What matched, by name (the ICP industry), for exports' columns.
+    matched: str | None = None
 
 
 @dataclass
@@ -124,7 +126,7 @@ def industries(corpus: Corpus, wanted: list[dict[str, Any]]) -> Assessment:
     # Two different keywords, or one repeated in a prominent place, make a match.
     outcome = MATCH if strength >= 3 or len({h.keyword for h in hits}) >= 2 else PARTIAL
     evidence = f"{industry['name']}: {_quote_hits(hits)}"
-    return Assessment("industries", outcome, evidence, hits[0].url)
+    return Assessment("industries", outcome, evidence, hits[0].url, matched=industry["name"])
 
 
 def keywords(corpus: Corpus, wanted: dict[str, list[str]]) -> Assessment:

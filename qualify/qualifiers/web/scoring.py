@@ -263,6 +263,12 @@ def score_normalized(signals: dict[str, Any], icp: dict[str, Any]) -> dict[str, 
         tier = "A" if confidence >= TIER_A_CONFIDENCE else "B"
     else:
         tier = "C" if verdict == "review" else "D"
+    evidence = _summary(signals)
+    # The ICP industry the site matched (an export column), when one did.
+    evidence["industry"] = next(
+        (a.matched for a in assessments if a.criterion == "industries" and a.outcome != MISMATCH),
+        None,
+    )
     return {
         "score": final_score,
         "verdict": verdict,
@@ -270,5 +276,5 @@ def score_normalized(signals: dict[str, Any], icp: dict[str, Any]) -> dict[str, 
         "confidence": confidence,
         "error": None,
         "reasons": notes + reasons,
-        "evidence": _summary(signals),
+        "evidence": evidence,
     }

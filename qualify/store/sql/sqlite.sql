@@ -31,9 +31,9 @@ VALUES (:name, ((julianday('now') - 2440587.5) * 86400.0));
 
 -- insert_run --
 INSERT INTO runs (name, qualifier, icp, status, total, max_attempts, backoff, source_run_id,
-                  max_page_age, created_at, updated_at)
+                  max_page_age, inputs, created_at, updated_at)
 VALUES (:name, :qualifier, :icp, 'PENDING', :total, :max_attempts, :backoff,
-        :source_run_id, :max_page_age, ((julianday('now') - 2440587.5) * 86400.0), ((julianday('now') - 2440587.5) * 86400.0))
+        :source_run_id, :max_page_age, :inputs, ((julianday('now') - 2440587.5) * 86400.0), ((julianday('now') - 2440587.5) * 86400.0))
 RETURNING id;
 
 -- list_runs --
@@ -43,8 +43,9 @@ RETURNING id;
 -- changed state, no lease is live, and no retry is due soon (DESIGN.md, "What stuck means").
 -- With :stuck_after NULL, stuck is 0 and nothing else is read. (The runs table is small:
 -- one row a run.)
-SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
-       max_attempts, backoff, created_at, updated_at, finished_at, source_run_id, max_page_age,
+SELECT id, name, status, total, completed, failed, qualified, unknown, cancelled,
+       qualifier, max_attempts, backoff, created_at, updated_at, finished_at, source_run_id,
+       max_page_age,
        CASE WHEN :stuck_after IS NOT NULL
                  AND status IN ('PENDING', 'PROCESSING')
                  AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
@@ -64,8 +65,9 @@ ORDER BY id DESC LIMIT :limit;
 
 -- stuck_runs --
 -- Every stuck run, oldest first (stuck as in list_runs).
-SELECT id, name, status, total, completed, failed, qualified, cancelled, qualifier,
-       max_attempts, backoff, created_at, updated_at, finished_at, source_run_id, max_page_age, 1 AS stuck
+SELECT id, name, status, total, completed, failed, qualified, unknown, cancelled,
+       qualifier, max_attempts, backoff, created_at, updated_at, finished_at, source_run_id,
+       max_page_age, 1 AS stuck
 FROM runs
 WHERE status IN ('PENDING', 'PROCESSING')
   AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
@@ -93,8 +95,24 @@ SELECT COALESCE(error_code, 'unknown_error') AS code, COUNT(*) AS count
 FROM jobs WHERE run_id = :run_id AND state = 'failed'
 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit;
 
--- one_result_extra --
-SELECT extra FROM results WHERE run_id = :run_id LIMIT 1;
+-- count_unknown_codes --
+-- The codes qualifiers gave with their `unknown` verdicts (the web qualifier's: why a site
+-- could not be judged), most common first. Reads the run's unknown results only.
+SELECT COALESCE(json_extract(extra, '$.error'), 'unspecified') AS code, COUNT(*) AS count
+FROM results WHERE run_id = :run_id AND verdict = 'unknown'
+GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit;
+
+-- run_inputs --
+-- What the run's jobs carry from their input rows: format, columns, the websites' column.
+SELECT inputs FROM runs WHERE id = :run_id;
+
+-- count_expired_leases --
+-- A run's running jobs whose lease expired, and how many of them used up their attempts:
+-- what reclaiming them would requeue and fail (recover --dry-run), read only.
+SELECT COUNT(*) AS expired,
+       COALESCE(SUM(CASE WHEN j.attempts >= r.max_attempts THEN 1 ELSE 0 END), 0) AS exhausted
+FROM jobs j JOIN runs r ON r.id = j.run_id
+WHERE j.run_id = :run_id AND j.state = 'running' AND j.lease_expires_at < ((julianday('now') - 2440587.5) * 86400.0);
 
 -- count_live_leases --
 SELECT COUNT(*) AS count FROM jobs
@@ -105,15 +123,17 @@ WHERE run_id = :run_id AND state = 'running'
 -- Every job of a run in input order, with its result.
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id ORDER BY j.id;
 
 -- record_of_domain --
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id AND j.domain = :domain;
 
 -- records_by_verdict --
@@ -121,8 +141,9 @@ WHERE j.run_id = :run_id AND j.domain = :domain;
 -- jobs that failed (which have no result).
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id
   AND ((:include_failed AND j.state = 'failed')
        OR r.verdict IN (SELECT value FROM json_each(:verdicts)))
@@ -133,8 +154,9 @@ ORDER BY j.id;
 -- (read through jobs_run_domain: a few labelled domains never walk a million jobs).
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+     LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id AND j.domain IN (SELECT value FROM json_each(:domains))
 ORDER BY j.id;
 
@@ -144,13 +166,14 @@ ORDER BY j.id;
 -- :run_b's record in full and :run_a's verdict, score and reasons. In :run_a's order.
 SELECT jb.id AS job_id, ja.domain, jb.state, jb.attempts, jb.error_code, jb.error,
        jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
-       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra,
+       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra, ib.input,
        COALESCE(ra.verdict, ja.state) AS outcome_a, ra.score AS score_a,
        ra.reasons AS reasons_a, COALESCE(rb.verdict, jb.state) AS outcome_b
 FROM jobs ja
 LEFT JOIN results ra ON ra.job_id = ja.id
 LEFT JOIN jobs jb ON jb.run_id = :run_b AND jb.domain = ja.domain
 LEFT JOIN results rb ON rb.job_id = jb.id
+LEFT JOIN job_inputs ib ON ib.job_id = jb.id
 WHERE ja.run_id = :run_a
   AND COALESCE(ra.verdict, ja.state) IS NOT COALESCE(rb.verdict, jb.state)
 ORDER BY ja.id;
@@ -159,8 +182,9 @@ ORDER BY ja.id;
 -- Jobs of run :run_b whose domain run :run_a does not have, with their results.
 SELECT jb.id AS job_id, jb.domain, jb.state, jb.attempts, jb.error_code, jb.error,
        jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
-       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra
+       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra, ib.input
 FROM jobs jb LEFT JOIN results rb ON rb.job_id = jb.id
+     LEFT JOIN job_inputs ib ON ib.job_id = jb.id
 WHERE jb.run_id = :run_b
   AND NOT EXISTS (SELECT 1 FROM jobs ja WHERE ja.run_id = :run_a AND ja.domain = jb.domain)
 ORDER BY jb.id;
@@ -170,6 +194,19 @@ ORDER BY jb.id;
 -- insert_jobs --
 -- Many rows at once (columns: run_id, domain, state, updated_at).
 INSERT INTO jobs (run_id, domain, state, updated_at) VALUES (?, ?, ?, ?);
+
+-- insert_job_inputs --
+-- Many rows at once (columns: job_id, input): what each job carries from its input row.
+INSERT INTO job_inputs (job_id, input) VALUES (?, ?);
+
+-- max_job_id --
+-- The newest job's id before a run inserts its own (which all come after it).
+SELECT COALESCE(MAX(id), 0) AS id FROM jobs;
+
+-- run_job_ids --
+-- A run's job ids in the order they were inserted (the order of its domain list); :after
+-- is max_job_id from before the insert, so only the run's own rows are read.
+SELECT id FROM jobs WHERE run_id = :run_id AND id > :after ORDER BY id;
 
 -- enqueue_run_jobs --
 -- With the queue in this database: a message for every queued job of a run, in the same
@@ -186,6 +223,15 @@ SELECT id FROM jobs WHERE run_id = :run_id AND state = 'queued' ORDER BY id;
 INSERT INTO jobs (run_id, domain, state, updated_at)
 SELECT :run_id, domain, 'queued', ((julianday('now') - 2440587.5) * 86400.0)
 FROM jobs WHERE run_id = :source_run_id ORDER BY id;
+
+-- copy_job_inputs_from_run --
+-- A rescore's jobs carry the input rows of the source run's jobs for the same domains.
+INSERT INTO job_inputs (job_id, input)
+SELECT nj.id, ji.input
+FROM jobs nj
+JOIN jobs oj ON oj.run_id = :source_run_id AND oj.domain = nj.domain
+JOIN job_inputs ji ON ji.job_id = oj.id
+WHERE nj.run_id = :run_id;
 
 -- count_domains_with_pages --
 -- How many of a run's domains have pages in the page store (read through pages_site).
@@ -253,7 +299,7 @@ WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :at
 -- before the update, so the completion check adds this change's own increments.
 UPDATE runs SET
     completed = completed + :completed, failed = failed + :failed,
-    qualified = qualified + :qualified,
+    qualified = qualified + :qualified, unknown = unknown + :unknown,
     updated_at = ((julianday('now') - 2440587.5) * 86400.0),
     status = CASE
         WHEN status IN ('PENDING', 'PROCESSING')
