@@ -22,7 +22,7 @@ from qualify.errors import InputError, InvalidStateError, NotFoundError
 from qualify.export import Layout
 from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.settings import Settings
-from qualify.store import PruneReport, Run, RunInputs, RunStatus, Store, WorkerInfo
+from qualify.store import PruneReport, RetryReport, Run, RunInputs, RunStatus, Store, WorkerInfo
 
 if TYPE_CHECKING:
     # Imported where used: `qualify --help` and `status` must start fast.
@@ -132,6 +132,11 @@ class StatusReport:
     @property
     def stuck(self) -> list[Run]:
         return [run for run in self.runs if run.stuck]
+
+    @property
+    def paused(self) -> list[WorkerInfo]:
+        """Live workers paused for an outage."""
+        return [worker for worker in self.workers if worker.state == "paused"]
 
 
 @dataclass(frozen=True)
@@ -335,11 +340,37 @@ class Qualify:
             raise InvalidStateError(f"run {run_id} is already {run.status}; nothing to cancel")
         return self.jobs.cancel_run(run_id)
 
-    def retry(self, run_id: int) -> int:
+    def retry(
+        self, run_id: int, *, codes: Sequence[str] = (), verdicts: Sequence[str] = ()
+    ) -> RetryReport:
+        """Queue a run's finished jobs again with fresh attempts: the failed ones, or those
+        with an error code in ``codes`` or a verdict in ``verdicts`` (results that may be
+        wrong, such as ``dns_nxdomain`` recorded while the network was down). How they had
+        ended is kept as history; the new outcome becomes current."""
+        unknown = [v for v in verdicts if v not in qualifiers.VERDICTS]
+        if unknown:
+            raise InputError(
+                f"verdict {unknown[0]!r}: expected one of {', '.join(qualifiers.VERDICTS)}"
+            )
+        if any(not code.strip() for code in codes):
+            raise InputError("code: expected an error code such as dns_nxdomain, got ''")
         run = self.runs.get(run_id)
         if run.status == RunStatus.CANCELLED:
             raise InvalidStateError(f"run {run_id} is CANCELLED; its jobs will not be retried")
-        return self.jobs.retry_failed(run_id)
+        return self.jobs.retry_finished(
+            run_id, codes=[c.strip() for c in codes], verdicts=list(verdicts)
+        )
+
+    def incomplete_runs(self, run_ids: Sequence[int]) -> list[Run]:
+        """Of ``run_ids``, the runs that are over without a result for every job (failed or
+        cancelled jobs, or the run given up): what `run --wait` and `worker --burst` exit 4
+        for."""
+        found = []
+        for run_id in sorted(set(run_ids)):
+            run = self.runs.get(run_id)
+            if not run.active and (run.failed or run.cancelled or run.status != "COMPLETED"):
+                found.append(run)
+        return found
 
     def export(
         self,

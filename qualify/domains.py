@@ -41,16 +41,13 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _SPACE = re.compile(r"\s")
 _JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\\x7f\u2028\u2029]')
 
-# Top-level labels that never name a public host (RFC 6761, RFC 8375, common intranet
-# suffixes); the web qualifier's SSRF guard refuses them too.
+# Top-level labels that never name a public host (RFC 6761, RFC 2606's names for
+# documentation and testing, RFC 8375, common intranet suffixes); the web qualifier's SSRF
+# guard refuses them too.
 SPECIAL_USE_TLDS = frozenset(
     ("localhost", "local", "internal", "intranet", "lan", "home", "corp", "private", "arpa",
-     "invalid", "onion", "alt")
+     "invalid", "onion", "alt", "example", "test")
 )  # fmt: skip
-# Reserved for documentation and testing (RFC 2606): never public either, but the web
-# qualifier's test fixtures are named so, hence ``allow_test_names``. A later issue moves the
-# fixtures to public-looking names and removes that allowance.
-TEST_TLDS = ("example", "test")
 
 
 class InvalidDomain(ValueError):
@@ -112,7 +109,6 @@ def normalise(
     text: str,
     *,
     keep_www: bool = False,
-    allow_test_names: bool = False,
     allow_port: bool = True,
     public_suffix: bool = True,
 ) -> str:
@@ -120,10 +116,9 @@ def normalise(
 
     The defaults read a pasted domain list (`qualify run`). The web qualifier, for the
     domain it is given and an ICP's ``exclude_domains``, keeps ``www.`` (a host of its own
-    there), refuses a bare ``host:port`` (a name takes no port; a URL's port is dropped
-    either way) and, with ``allow_test_names``, accepts ``.example`` and ``.test`` names.
-    Without ``public_suffix`` the name is not looked up in the public suffix list (what
-    finding a stored domain needs: `show RUN DOMAIN` starts without loading that list).
+    there) and refuses a bare ``host:port`` (a name takes no port; a URL's port is dropped
+    either way). Without ``public_suffix`` the name is not looked up in the public suffix
+    list (what finding a stored domain needs: `show RUN DOMAIN` starts without loading it).
     """
     if not isinstance(text, str):
         raise InvalidDomain(f"expected a domain name string, got {type(text).__name__}")
@@ -132,7 +127,7 @@ def normalise(
         host = host.rstrip(".").lower()
         if not keep_www and host.startswith("www."):
             host = host[4:]
-        _check_shape(host, allow_test_names, public_suffix)
+        _check_shape(host, public_suffix)
         return host
     if not host:
         raise InvalidDomain("empty")
@@ -161,11 +156,11 @@ def normalise(
             raise InvalidDomain(f"not a valid internationalised name ({exc})") from None
     if not keep_www and host.startswith("www."):
         host = host[4:]
-    _check_shape(host, allow_test_names, public_suffix)
+    _check_shape(host, public_suffix)
     return host
 
 
-def _check_shape(host: str, allow_test_names: bool, public_suffix: bool = True) -> None:
+def _check_shape(host: str, public_suffix: bool = True) -> None:
     labels = host.split(".")
     tld = labels[-1]
     if tld.isdigit() or ":" in host:
@@ -179,10 +174,6 @@ def _check_shape(host: str, allow_test_names: bool, public_suffix: bool = True) 
         raise InvalidDomain("longer than 253 characters")
     if not _HOST_NAME.fullmatch(host):
         raise InvalidDomain("not a host name (letters, digits, hyphens and dots only)")
-    if tld in TEST_TLDS:
-        if allow_test_names and len(labels) > 1:
-            return  # no public suffix to look for
-        raise InvalidDomain(f"a reserved name (.{tld}), not a public domain")
     if tld in SPECIAL_USE_TLDS:
         raise InvalidDomain(f"a reserved name (.{tld}), not a public domain")
     if not public_suffix:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class QualifyError(Exception):
     """Base class of every error the library raises on purpose."""
@@ -60,3 +62,41 @@ class TransientError(QualifierError):
 
 class PermanentError(QualifierError):
     """Retrying cannot help: the job fails at once and keeps this error."""
+
+
+class OurSideError(TransientError):
+    """A failure that may lie on our side (our network, resolver, gateway or credentials)
+    rather than with the company. The worker's outage breaker weighs these before anything
+    is recorded: many of them at once pause the worker instead of becoming results.
+
+    ``scope`` names what would be broken, as the worker shows it when it pauses
+    (``network``, ``llm endpoint``). ``kind`` names what failed, as one would count it
+    (``lookup``, ``connection``, ``TLS handshake``, ``request``). ``subject`` is what the
+    failure is about (a domain): the breaker counts distinct subjects. ``certain`` skips the
+    counting: one such failure pauses the worker (a 401 from our own model endpoint says all
+    there is to say). ``result`` is what to record instead if our side proves healthy (a
+    dns_nxdomain result: the company has no website); without it the failure is an ordinary
+    :class:`TransientError` then (retried with backoff).
+
+    A qualifier may also offer ``probe(error) -> bool | None``: True once our side answers
+    again, False while it does not, None when it cannot tell (the worker then tries one job).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        kind: str = "request",
+        subject: str | None = None,
+        scope: str = "network",
+        certain: bool = False,
+        result: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code, retry_after=retry_after)
+        self.kind = kind
+        self.subject = subject
+        self.scope = scope
+        self.certain = certain
+        self.result = result

@@ -2,13 +2,15 @@
 
 :meth:`Settings.resolve` is the only place qualify reads its environment variables
 (``QUALIFY_DB``, ``QUALIFY_QUEUE``, ``QUALIFY_FETCH_VIA``, ``QUALIFY_ALLOW_PRIVATE_NETWORKS``,
-``QUALIFY_USER_AGENT``). Everything below it takes a :class:`Settings` (or its
+``QUALIFY_USER_AGENT``, ``QUALIFY_DNS``, ``QUALIFY_CANARY``, ``QUALIFY_CA_BUNDLE``,
+``QUALIFY_PER_IP_CONNECTIONS``). Everything below it takes a :class:`Settings` (or its
 :class:`FetchSettings`) as an argument. Light on purpose: the CLI imports it at start-up, so
 it must not pull in httpx, selectolax or the web qualifier.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -26,6 +28,10 @@ QUEUE_ENV = "QUALIFY_QUEUE"
 FETCH_VIA_ENV = "QUALIFY_FETCH_VIA"
 ALLOW_PRIVATE_ENV = "QUALIFY_ALLOW_PRIVATE_NETWORKS"
 USER_AGENT_ENV = "QUALIFY_USER_AGENT"
+DNS_ENV = "QUALIFY_DNS"
+CANARY_ENV = "QUALIFY_CANARY"
+CA_BUNDLE_ENV = "QUALIFY_CA_BUNDLE"
+PER_IP_ENV = "QUALIFY_PER_IP_CONNECTIONS"
 
 DEFAULT_USER_AGENT = (
     f"qualify/{__version__} (ICP qualification bot; respects robots.txt; "
@@ -39,7 +45,25 @@ class FetchSettings:
 
     fetch_via: str | None = None  # gateway URL template with {url}; None fetches directly
     allow_private_networks: bool = False
-    resolver: Resolver | None = None  # host -> IP strings; None uses getaddrinfo
+    # host -> IP strings, raising FetchError (tests, custom setups); None: the DNS resolver.
+    resolver: Resolver | None = None
+    # DNS servers to ask, "host[:port]" comma-separated ("127.0.0.1:5353"); None: the
+    # system's own (/etc/resolv.conf), still asked by qualify with its timeout and cache.
+    dns: str | None = None
+    dns_timeout: float = 3.0  # one lookup, every server and retry included
+    dns_negative_ttl: float = 30.0  # how long "no such name" is believed
+    dns_max_ttl: float = 3600.0  # a longer TTL is cut to this
+    # host[:port] the outage probe reaches to tell "our network is back" (default port 443);
+    # None: the probe asks DNS for the failed name's top-level zone, or tries one job.
+    canary: str | None = None
+    # Many domains share one address (shops on one platform, a hosting provider): at most
+    # this many open connections to one IP, and request starts spaced this far apart.
+    per_ip_connections: int = 4
+    per_ip_delay: float = 0.1
+    max_ip_delay: float = 30.0  # a 429/503 doubles an IP's spacing, up to this
+    # robots.txt answering 5xx or 429 means "disallowed" for this long (RFC 9309 2.3.1.4).
+    robots_error_ttl: float = 900.0
+    ca_bundle: str | None = None  # PEM file of the CAs to trust instead of certifi's
     user_agent: str = DEFAULT_USER_AGENT
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
@@ -58,9 +82,21 @@ class FetchSettings:
     def __post_init__(self) -> None:
         if self.fetch_via is not None:
             check_gateway_template(self.fetch_via)
-        for name in ("connect_timeout", "read_timeout", "deadline"):
+        for name in ("connect_timeout", "read_timeout", "deadline", "dns_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: expected a positive number of seconds")
+        for name in ("dns_negative_ttl", "dns_max_ttl", "per_ip_delay", "max_ip_delay",
+                     "robots_error_ttl"):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: expected seconds, not {getattr(self, name)!r}")
+        if self.per_ip_connections < 1:
+            raise ConfigError("per_ip_connections: must be at least 1")
+        if self.dns is not None:
+            parse_servers(self.dns, "dns")
+        if self.canary is not None:
+            parse_servers(self.canary, "canary", default_port=443, single=True)
+        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
+            raise ConfigError(f"ca-bundle: {self.ca_bundle!r} is not a file")
         if self.max_concurrent_fetches < 1 or self.max_bytes < 1024:
             raise ConfigError("max_concurrent_fetches and max_bytes must be positive")
         if not 0 <= self.max_redirects <= 20 or not 0 <= self.max_extra_pages <= 10:
@@ -119,6 +155,46 @@ def check_gateway_template(template: str) -> None:
         raise ConfigError(f"fetch-via: {template!r} must be an http:// or https:// URL")
 
 
+def parse_servers(
+    spec: str, what: str, *, default_port: int = 53, single: bool = False
+) -> list[tuple[str, int]]:
+    """``"127.0.0.1:5353, [::1]"`` -> ``[("127.0.0.1", 5353), ("::1", 53)]``; a host
+    name is allowed where ``single`` (the canary). Raises ConfigError naming ``what``."""
+    servers = []
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        host, port = item, str(default_port)
+        if item.startswith("["):
+            host, bracket, rest = item[1:].partition("]")
+            if not bracket:
+                raise ConfigError(f"{what}: {item!r} is not host[:port]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise ConfigError(f"{what}: {item!r} is not host[:port]")
+                port = rest[1:]
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{what}: {item!r} has no valid port")
+        if not single and not _is_ip(host):
+            raise ConfigError(f"{what}: {host!r} is not an IP address")
+        if not host:
+            raise ConfigError(f"{what}: {item!r} has no host")
+        servers.append((host, int(port)))
+    if not servers or (single and len(servers) > 1):
+        raise ConfigError(f"{what}: expected {'one' if single else 'an'} address, got {spec!r}")
+    return servers
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _truthy(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
@@ -131,4 +207,12 @@ def _fetch_environment(env: Mapping[str, str]) -> dict[str, Any]:
         found["allow_private_networks"] = _truthy(env[ALLOW_PRIVATE_ENV])
     if env.get(USER_AGENT_ENV, "").strip():
         found["user_agent"] = env[USER_AGENT_ENV].strip()
+    for name, var in (("dns", DNS_ENV), ("canary", CANARY_ENV), ("ca_bundle", CA_BUNDLE_ENV)):
+        if env.get(var, "").strip():
+            found[name] = env[var].strip()
+    if env.get(PER_IP_ENV, "").strip():
+        value = env[PER_IP_ENV].strip()
+        if not value.isdigit():
+            raise ConfigError(f"{PER_IP_ENV}: expected a whole number, got {value!r}")
+        found["per_ip_connections"] = int(value)
     return found

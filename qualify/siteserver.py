@@ -54,6 +54,26 @@ NO_SUCH_HOST = Resp(502, b"no such host", {"X-Qualify-Error": "dns_nxdomain"}, N
 NOT_FOUND = Resp(404, "<html><body>Not found</body></html>")
 
 
+def route(sites: Mapping[str, Site], request: Request) -> Resp:
+    """The response ``sites`` give ``request``: its host's site, then the most specific of
+    the site's paths (``https:/x``, ``https:*``, ``/x?q``, ``/x``, ``*``). A host without a
+    site gets :data:`NO_SUCH_HOST` (the gateway's "could not resolve")."""
+    site = sites.get(request.host)
+    if site is None or request.scheme not in ("http", "https"):
+        return NO_SUCH_HOST
+    bare = request.path.split("?", 1)[0]
+    handler = (
+        site.get(f"{request.scheme}:{request.path}")
+        or site.get(f"{request.scheme}:*")
+        or site.get(request.path)
+        or site.get(bare)
+        or site.get("*")
+    )
+    if handler is None:
+        return NOT_FOUND
+    return handler(request) if callable(handler) else handler
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -123,20 +143,7 @@ class SiteServer:
         """The response to one request, logged."""
         with self._log_lock:
             self.log.append((request.scheme, request.host, request.path))
-        site = self.sites.get(request.host)
-        if site is None or request.scheme not in ("http", "https"):
-            return NO_SUCH_HOST
-        bare = request.path.split("?", 1)[0]
-        handler = (
-            site.get(f"{request.scheme}:{request.path}")
-            or site.get(f"{request.scheme}:*")
-            or site.get(request.path)
-            or site.get(bare)
-            or site.get("*")
-        )
-        if handler is None:
-            return NOT_FOUND
-        return handler(request) if callable(handler) else handler
+        return route(self.sites, request)
 
     def _target_request(self, target: str) -> Request:
         parts = urlsplit(target)

@@ -16,7 +16,15 @@ import pytest
 
 PG_ADMIN_DSN = os.environ.get("QUALIFY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("QUALIFY_TEST_REDIS", "redis://127.0.0.1:6379")
-STORE_TABLES = ("results", "jobs", "runs", "workers", "pages", "page_contents")
+STORE_TABLES = (
+    "result_history",
+    "results",
+    "jobs",
+    "runs",
+    "workers",
+    "pages",
+    "page_contents",
+)
 
 
 def unavailable(what: str, exc: BaseException) -> None:

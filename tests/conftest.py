@@ -20,6 +20,10 @@ ENV_VARS = (
     "QUALIFY_FETCH_VIA",
     "QUALIFY_ALLOW_PRIVATE_NETWORKS",
     "QUALIFY_USER_AGENT",
+    "QUALIFY_DNS",
+    "QUALIFY_CANARY",
+    "QUALIFY_CA_BUNDLE",
+    "QUALIFY_PER_IP_CONNECTIONS",
 )
 
 
@@ -29,6 +33,20 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def no_system_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fetcher built without a DNS server of its own would ask the machine's resolver:
+    in tests it asks the discard port on loopback instead, so no test can look up a real
+    name (the simulated internet's tests name their server)."""
+    import dns.resolver
+
+    def read_resolv_conf(self: dns.resolver.Resolver, f: object) -> None:
+        self.nameservers = ["127.0.0.1"]
+        self.port = 9
+
+    monkeypatch.setattr(dns.resolver.Resolver, "read_resolv_conf", read_resolv_conf)
 
 
 BACKENDS = ("sqlite", "postgres", "postgres+redis")

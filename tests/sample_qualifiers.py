@@ -3,6 +3,8 @@
 ``by_name`` reads a prefix of the domain's first label:
   ``slow<N>-``       sleeps N milliseconds, then succeeds
   ``transient<N>-``  raises TransientError on its first N calls, then succeeds
+  ``gone<N>-``       an ``unknown`` result with error ``dns_nxdomain`` on its first N calls
+                     (recorded while the network was down, say), then a real one
   ``permanent-``     raises PermanentError
   ``crash-``         raises an unexpected exception (counts as transient)
   ``badresult-``     returns something that is not a result
@@ -23,10 +25,10 @@ import re
 import signal
 import time
 
-from qualify.errors import ICPError, PermanentError, TransientError
+from qualify.errors import ICPError, OurSideError, PermanentError, TransientError
 
 _PREFIX = re.compile(
-    r"^(slow|transient)(\d+)-|^(permanent|crash|badresult|poison|hang|unstorable|unknown)-"
+    r"^(slow|transient|gone)(\d+)-|^(permanent|crash|badresult|poison|hang|unstorable|unknown)-"
 )
 
 
@@ -70,6 +72,10 @@ def _result(domain: str) -> dict:
     }
 
 
+_DEAD_SITE = {"score": None, "verdict": "unknown", "reasons": [], "evidence": {},
+              "error": "dns_nxdomain"}  # fmt: skip
+
+
 def by_name(domain: str, icp: dict) -> dict:
     _log("start", domain)
     match = _PREFIX.match(domain)
@@ -81,6 +87,10 @@ def by_name(domain: str, icp: dict) -> dict:
         log_path = os.environ.get("QUALIFY_TEST_LOG", "")
         if len(calls(log_path, domain)) <= number:
             raise TransientError(f"{domain} is having a bad day", code="flaky")
+    elif kind == "gone":
+        if len(calls(os.environ.get("QUALIFY_TEST_LOG", ""), domain)) <= number:
+            _log("end", domain)
+            return dict(_DEAD_SITE)
     elif kind == "permanent":
         raise PermanentError(f"{domain} cannot be judged", code="nope")
     elif kind == "crash":
@@ -185,3 +195,47 @@ def env_sleep(domain: str, icp: dict) -> dict:
     """Sleeps ``QUALIFY_TEST_SLEEP`` seconds (default 0): one worker slow, another fast."""
     time.sleep(float(os.environ.get("QUALIFY_TEST_SLEEP", "0")))
     return _result(domain)
+
+
+def outage_prone(domain: str, icp: dict) -> dict:
+    """A qualifier whose side can fail, for the outage breaker: while the file named by
+    ``QUALIFY_TEST_OUTAGE`` exists, every call fails on "our side": ``down`` in it fails each
+    lookup (with the unknown result a dead site would get), ``certain`` fails as our own
+    endpoint refusing our key would. ``dead-`` domains always fail the lookup: sites that are
+    gone. Its ``probe`` answers whether the file is gone (``QUALIFY_TEST_PROBE=none``: it
+    cannot tell, so the worker tries a job)."""
+    _log("start", domain)
+    flag = os.environ.get("QUALIFY_TEST_OUTAGE", "")
+    state = ""
+    if flag and os.path.exists(flag):
+        with open(flag) as fh:
+            state = fh.read().strip()
+    if state == "certain":
+        raise OurSideError(
+            "the model endpoint answered 401: our API key is refused",
+            code="llm_unauthorized",
+            kind="request",
+            scope="llm endpoint",
+            certain=True,
+        )
+    if state == "down" or domain.startswith("dead-"):
+        raise OurSideError(
+            f"DNS: no such name {domain}",
+            code="dns_nxdomain",
+            kind="lookup",
+            subject=domain,
+            result=_DEAD_SITE,
+        )
+    result = _result(domain)
+    _log("end", domain)
+    return result
+
+
+def _outage_probe(error: OurSideError) -> bool | None:
+    if os.environ.get("QUALIFY_TEST_PROBE") == "none":
+        return None
+    flag = os.environ.get("QUALIFY_TEST_OUTAGE", "")
+    return not (flag and os.path.exists(flag))
+
+
+outage_prone.probe = _outage_probe  # type: ignore[attr-defined]

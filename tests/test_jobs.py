@@ -260,7 +260,7 @@ def test_retry_failed_reopens_a_completed_run(app: Qualify) -> None:
     for _ in range(2):
         app.jobs.fail(claim_one(app, "w1"), "nope", "bad")
     assert app.runs.get(run_id).status == "COMPLETED"
-    assert app.retry(run_id) == 2
+    assert app.retry(run_id).requeued == 2
     run = app.runs.get(run_id)
     assert (run.status, run.failed, run.finished_at) == ("PROCESSING", 0, None)
     job = claim_one(app, "w2")

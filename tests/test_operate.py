@@ -174,8 +174,12 @@ def test_export_several_verdicts(app: Qualify, stack: Stack) -> None:
 def test_worker_start_line_and_one_line_per_job(app: Qualify, stack: Stack, workers) -> None:  # type: ignore[no-untyped-def]
     run_id = create_run(app, ["acme.com", "permanent-x.com", "transient1-y.com"], backoff=0.05)
     worker = workers("--burst", "-v", "--concurrency", "2")
-    assert worker.wait() == 0
+    assert worker.wait() == 4  # a job of the run it worked on failed
     out = worker.output
+    assert (
+        out.strip().splitlines()[-1]
+        == f"Run {run_id} finished with 1 failed of 3; qualify show {run_id}"
+    )
     assert f"started: database {app.database.display_url}, queue {app.queue.description}" in out
     assert "concurrency 2, lease 30s; exits when no work is left (--burst)" in out
     record = app.runs.job(run_id, "acme.com")
@@ -224,11 +228,19 @@ def test_run_wait_reports_how_it_ended(tmp_path: Path, stack: Stack) -> None:
         "--db", stack.db, "run", icp, domains, "--qualifier", "tests.sample_qualifiers:by_name",
         "--wait",
     )  # fmt: skip
-    assert result.exit_code == 0
+    assert result.exit_code == 4  # finished, but not every job with a result
     # acme.com scores 64 with tests.sample_qualifiers:by_name: review.
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"Run 1 COMPLETED: 1 done (0 qualified), 1 failed. Export: qualify --db {stack.db} export 1"
-    )
+    assert result.stderr.strip().splitlines()[-2:] == [
+        f"Run 1 COMPLETED: 1 done (0 qualified), 1 failed."
+        f" Export: qualify --db {stack.db} export 1",
+        f"Run 1 finished with 1 failed of 2; qualify --db {stack.db} show 1",
+    ]
+    icp, domains = write_inputs(tmp_path, ["acme.com", "globex.io"])
+    clean = invoke(
+        "--db", stack.db, "run", icp, domains, "--qualifier", "tests.sample_qualifiers:by_name",
+        "--wait",
+    )  # fmt: skip
+    assert clean.exit_code == 0, clean.stderr
 
 
 def test_watch_takes_neither_json_nor_check(stack: Stack) -> None:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from qualify.api import Qualify
 
 EXIT_STUCK = 3
+# A run worked here finished, but not every job of it ended with a result.
+EXIT_FAILED_JOBS = 4
 # What an option decorator takes and gives back: a command function.
 Command = Callable[..., Any]
 EXIT_INTERRUPTED = 130
@@ -182,6 +184,21 @@ def stuck_after_option(func: Command) -> Command:
 def fetch_options(func: Command) -> Command:
     """Options of the web qualifier, for commands that qualify domains in this process."""
     func = click.option(
+        "--canary",
+        metavar="HOST[:PORT]",
+        help="What the outage probe reaches to tell the network is back [env QUALIFY_CANARY].",
+    )(func)
+    func = click.option(
+        "--per-ip-connections",
+        type=click.IntRange(1, 256),
+        help="Open connections to one IP address at most [env QUALIFY_PER_IP_CONNECTIONS; 4].",
+    )(func)
+    func = click.option(
+        "--dns",
+        metavar="HOST[:PORT],…",
+        help="DNS servers to ask [env QUALIFY_DNS; default: the system's].",
+    )(func)
+    func = click.option(
         "--allow-private-networks",
         is_flag=True,
         default=None,
@@ -194,10 +211,50 @@ def fetch_options(func: Command) -> Command:
     )(func)
 
 
-def fetch_settings(fetch_via: str | None, allow_private_networks: bool | None) -> Settings:
-    """This command line's settings with its fetch options applied (checked now, not at the
-    first domain)."""
-    return settings().with_fetch(fetch_via=fetch_via, allow_private_networks=allow_private_networks)
+def fetch_settings(**options: Any) -> Settings:
+    """This command line's settings with its fetch options (``fetch_options``) applied,
+    checked now, not at the first domain."""
+    return settings().with_fetch(**options)
+
+
+#: The names of the parameters ``fetch_options`` adds to a command.
+FETCH_OPTIONS = ("fetch_via", "allow_private_networks", "dns", "per_ip_connections", "canary")
+
+
+def outage_options(func: Command) -> Command:
+    """Options of the worker's outage breaker (qualify/worker/outage.py)."""
+    func = click.option(
+        "--probe-every",
+        type=Duration(minimum=0.1),
+        default="1m",
+        show_default=True,
+        help="While paused for an outage, probe at least this often (from 1s, doubling).",
+    )(func)
+    func = click.option(
+        "--outage-window",
+        type=click.IntRange(1, 1000),
+        default=20,
+        show_default=True,
+        help="How many distinct domains, the last ones worked, --outage-threshold counts.",
+    )(func)
+    return click.option(
+        "--outage-threshold",
+        type=click.IntRange(0, 1000),
+        default=12,
+        show_default=True,
+        help="Pause when this many of the last --outage-window domains failed on our side"
+        " (DNS, connections); 0: never.",
+    )(func)
+
+
+def outage_settings(outage_window: int, outage_threshold: int, probe_every: float) -> Any:
+    """The WorkerOptions fields ``outage_options`` set."""
+    return {
+        "outage_window": outage_window,
+        "outage_threshold": outage_threshold,
+        "probe_max": probe_every,
+        "probe_min": min(1.0, probe_every),
+    }
 
 
 def main() -> None:

@@ -59,6 +59,13 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "started_at": iso(worker.started_at),
         "heartbeat_at": iso(worker.heartbeat_at),
         "version": worker.version,
+        "paused": None
+        if worker.state != "paused"
+        else {
+            "reason": worker.paused_reason,
+            "since": iso(worker.paused_at),
+            "next_probe_at": iso(worker.next_probe_at),
+        },
     }
 
 

@@ -20,6 +20,7 @@ from qualify.cli.tables import (
     WORKER_STATE_STYLES,
     count_text,
     name_column,
+    paused_hints,
     run_status_text,
     stuck_hints,
     workers_table,
@@ -48,6 +49,7 @@ def dashboard_view(snapshot: Snapshot, source: str) -> RenderableType:
     parts.extend(stuck_hints(runs, snapshot.workers, now, snapshot.stuck_after))
     if snapshot.workers:
         parts.append(workers_table(snapshot.workers, now))
+        parts.extend(paused_hints(snapshot.workers, now))
     else:
         parts.append(Text("No workers seen in the last hour; start one: qualify worker", "yellow"))
     if snapshot.expiring:

@@ -14,6 +14,7 @@ from qualify.cli.base import (
     open_app,
 )
 from qualify.plural import plural
+from qualify.qualifiers import VERDICTS
 
 if TYPE_CHECKING:
     from qualify.api import Recovery
@@ -77,16 +78,43 @@ def recovery_line(a: Recovery) -> str:
 
 @cli.command()
 @click.argument("run_id", type=int)
-def retry(run_id: int) -> None:
-    """Put a run's failed jobs back in the queue with fresh attempts.
+@click.option(
+    "--code",
+    "codes",
+    multiple=True,
+    metavar="CODE",
+    help="Jobs that ended with this error code, failed or as a result (repeatable).",
+)
+@click.option(
+    "--verdict",
+    "verdicts",
+    multiple=True,
+    type=click.Choice(VERDICTS),
+    help="Jobs whose result has this verdict (repeatable).",
+)
+def retry(run_id: int, codes: tuple[str, ...], verdicts: tuple[str, ...]) -> None:
+    """Put a run's failed jobs back in the queue with fresh attempts; with --code or
+    --verdict, the finished jobs that match (results that may be wrong). How they had
+    ended is kept as history; the new outcome becomes current.
 
     \b
     Example:
       qualify retry 3 && qualify worker --burst
+      qualify retry 3 --code dns_nxdomain --verdict unknown
     """
+    if any(not code.strip() for code in codes):
+        raise click.BadParameter(
+            "expected an error code such as dns_nxdomain", param_hint="'--code'"
+        )
     with open_app(create=False) as app:
-        count = app.retry(run_id)
-    click.echo(f"Run {run_id}: {plural(count, 'failed job')} queued again")
+        report = app.retry(run_id, codes=codes, verdicts=verdicts)
+    if not codes and not verdicts:
+        click.echo(f"Run {run_id}: {plural(report.requeued, 'failed job')} queued again")
+        return
+    click.echo(
+        f"Run {run_id}: {plural(report.requeued, 'job')} queued again ({report.done:,} with a"
+        f" result, {report.failed:,} failed); their earlier outcomes are kept as history"
+    )
 
 
 @cli.command()

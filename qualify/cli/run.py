@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qualify.cli.base import (
     DURATION,
+    EXIT_FAILED_JOBS,
     EXIT_INTERRUPTED,
+    FETCH_OPTIONS,
     cli,
     command_line,
     concurrency_option,
@@ -16,6 +18,8 @@ from qualify.cli.base import (
     fetch_settings,
     json_option,
     open_app,
+    outage_options,
+    outage_settings,
     settings,
 )
 from qualify.errors import InputError
@@ -74,10 +78,12 @@ if TYPE_CHECKING:
 @click.option("--wait", is_flag=True, help="Also work the run here, with a progress bar.")
 @concurrency_option("Jobs at once with --wait.")
 @fetch_options
+@outage_options
 @json_option
 @click.pass_context
 def run(
     ctx: click.Context,
+    /,
     icp_json: str,
     domains_file: str,
     input_format: str | None,
@@ -91,9 +97,11 @@ def run(
     max_page_age: float,
     wait: bool,
     concurrency: int,
-    fetch_via: str | None,
-    allow_private_networks: bool | None,
+    outage_window: int,
+    outage_threshold: int,
+    probe_every: float,
     as_json: bool,
+    **fetch: Any,
 ) -> None:
     """Queue a run: one job per unique domain of DOMAINS_FILE ('-' for stdin).
 
@@ -102,7 +110,8 @@ def run(
     by its name or content (or give --column). Each job keeps its input row, so
     `qualify export` joins back on the CRM's own ids. Everything is checked before
     anything is written: the run and all its jobs appear together or not at all.
-    Workers (`qualify worker`) do the work.
+    Workers (`qualify worker`) do the work. With --wait it exits 4 if the run ends
+    with failed jobs.
 
     \b
     Example:
@@ -127,8 +136,11 @@ def run(
         )
     except ColumnError as exc:
         raise InputError(f"{exc}; choose with --column NAME") from None
-    # Fetch settings are checked before anything is written, too.
-    resolved = fetch_settings(fetch_via, allow_private_networks) if wait else settings()
+    # Fetch and worker settings are checked before anything is written, too.
+    resolved = fetch_settings(**fetch) if wait else settings()
+    options = WorkerOptions(
+        concurrency=concurrency, **outage_settings(outage_window, outage_threshold, probe_every)
+    )
     with open_app(with_settings=resolved) as app:
         created = app.create_run(
             prepared,
@@ -142,13 +154,15 @@ def run(
         elif not as_json:
             report_created(created, prepared)
         if wait:
-            options = WorkerOptions(concurrency=concurrency)
             finished = work_with_progress(app, created.run_id, options, quiet=as_json)
             if as_json:
                 document = {**documents.created_json(created), "status": finished.status}
                 click.echo(documents.dumps(document))
             if finished.active:
                 ctx.exit(EXIT_INTERRUPTED)
+            if app.incomplete_runs([created.run_id]):
+                click.echo(incomplete_line(finished), err=True)
+                ctx.exit(EXIT_FAILED_JOBS)
 
 
 def _carried_columns(carry: str) -> list[str] | None:
@@ -233,11 +247,24 @@ def work_with_progress(
     return final
 
 
+def incomplete_line(run: Run) -> str:
+    """One line for a run that is over without a result for every job (exit 4)."""
+    show = command_line("show", str(run.id))
+    if run.failed:
+        return f"Run {run.id} finished with {run.failed:,} failed of {run.total:,}; {show}"
+    return (
+        f"Run {run.id} is {run.status} with {run.total - run.completed:,} of {run.total:,}"
+        f" jobs without a result; {show}"
+    )
+
+
 def _resume_command() -> str:
     params = click.get_current_context().params
     args = ["worker", "--burst"]
-    if params.get("fetch_via"):
-        args += ["--fetch-via", params["fetch_via"]]
-    if params.get("allow_private_networks"):
-        args.append("--allow-private-networks")
+    for name in FETCH_OPTIONS:
+        value = params.get(name)
+        if value is True:
+            args.append("--" + name.replace("_", "-"))
+        elif value:
+            args += ["--" + name.replace("_", "-"), str(value)]
     return command_line(*args)

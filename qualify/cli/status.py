@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 @click.argument("run_id", type=int, required=False)
 @stuck_after_option
 @click.option("--watch", "live", is_flag=True, help="Refresh every second until Ctrl-C.")
-@click.option("--check", is_flag=True, help="Exit 3 if a run is stuck (for cron/monitoring).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 3 if a run is stuck or a worker is paused (for cron/monitoring).",
+)
 @json_option
 @click.pass_context
 def status(
@@ -29,7 +33,7 @@ def status(
     check: bool,
     as_json: bool,
 ) -> None:
-    """Show runs (or one run) and workers; flag stuck runs.
+    """Show runs (or one run) and workers; flag stuck runs and paused workers.
 
     \b
     Example:
@@ -79,18 +83,24 @@ def status(
         _print_check(report)
     else:
         Console().print(tables.status_view(report, stuck_after))
-    if check and report.stuck:
+    if check and (report.stuck or report.paused):
         ctx.exit(EXIT_STUCK)
 
 
 def _print_check(report: StatusReport) -> None:
+    from qualify.cli.tables import pause_text
+
     for run in report.stuck:
         click.echo(
             f"STUCK run {run.id} ({run.name}): {run.status}, "
             f"{run.completed + run.failed:,}/{run.total:,} finished, no change for "
             f"{ago(report.now - run.updated_at)}"
         )
-    if not report.stuck:
+    for worker in report.paused:
+        click.echo(
+            f"PAUSED worker {worker.hostname}:{worker.pid}: {pause_text(worker, report.now)}"
+        )
+    if not report.stuck and not report.paused:
         click.echo(f"OK: no stuck runs among {len(report.runs)}")
 
 
@@ -117,7 +127,11 @@ def show(run_id: int, domain: str | None, stuck_after: float) -> None:
             out.print(tables.run_summary(summary, stuck_after))
         else:
             record = app.runs.job(run_id, _normalise_arg(domain))
-            out.print(tables.job_detail(record, run_id, app.runs.inputs(run_id)))
+            out.print(
+                tables.job_detail(
+                    record, run_id, app.runs.inputs(run_id), app.runs.history(record.job_id)
+                )
+            )
 
 
 def _normalise_arg(domain: str) -> str:

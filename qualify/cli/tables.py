@@ -13,7 +13,7 @@ from rich.text import Text
 from qualify.api import RunSummary, StatusReport
 from qualify.cli.layout import Column, Fitted, listing
 from qualify.export import error_text
-from qualify.store import JobRecord, Run, RunInputs, WorkerInfo
+from qualify.store import EarlierOutcome, JobRecord, Run, RunInputs, WorkerInfo
 from qualify.timefmt import ago, iso
 
 STATUS_STYLES = {
@@ -99,7 +99,12 @@ def runs_table(runs: list[Run], now: float) -> Fitted:
     return Fitted(columns, rows, title="Runs")
 
 
-WORKER_STATE_STYLES = {"alive": "green", "dead": "bold red", "stopped": "dim"}
+WORKER_STATE_STYLES = {
+    "alive": "green",
+    "paused": "bold yellow",
+    "dead": "bold red",
+    "stopped": "dim",
+}
 
 
 def workers_table(workers: list[WorkerInfo], now: float) -> Fitted:
@@ -127,6 +132,33 @@ def workers_table(workers: list[WorkerInfo], now: float) -> Fitted:
     return Fitted(columns, rows, title="Workers")
 
 
+def pause_text(worker: WorkerInfo, now: float) -> str:
+    """``network (19 of the last 20 lookups failed) for 2m; next probe in 20s``."""
+    text = worker.paused_reason or ""
+    if worker.paused_at is not None:
+        text += f" for {ago(now - worker.paused_at)}"
+    if worker.next_probe_at is not None:
+        wait = worker.next_probe_at - now
+        text += f"; next probe in {ago(wait)}" if wait > 0 else "; probing"
+    return text
+
+
+def paused_hints(workers: list[WorkerInfo], now: float) -> list[Text]:
+    """One line per paused worker: why, and that it resumes by itself."""
+    hints = []
+    for worker in workers:
+        if worker.state != "paused":
+            continue
+        text = Text(f"Worker {worker.hostname}:{worker.pid} PAUSED: ", style="bold yellow")
+        text.append(pause_text(worker, now))
+        text.append(
+            ". It takes no jobs and records nothing until the probe answers, then resumes by"
+            " itself."
+        )
+        hints.append(text)
+    return hints
+
+
 def status_view(report: StatusReport, stuck_after: float) -> Group:
     runs, workers, now = report.runs, report.workers, report.now
     parts: list[Any] = []
@@ -134,6 +166,7 @@ def status_view(report: StatusReport, stuck_after: float) -> Group:
     parts.extend(stuck_hints(runs, workers, now, stuck_after))
     if workers:
         parts.append(workers_table(workers, now))
+        parts.extend(paused_hints(workers, now))
     else:
         parts.append(
             Text("No workers seen in the last hour; start one: qualify worker", style="yellow")
@@ -146,7 +179,7 @@ def stuck_hints(
 ) -> list[Text]:
     """Why each stuck run is stuck, and the one command that gets it going again."""
     hints = []
-    alive = any(w.state == "alive" for w in workers)
+    alive = any(w.state in ("alive", "paused") for w in workers)
     for run in runs:
         if not run.stuck:
             continue
@@ -246,10 +279,13 @@ SHOWN_INPUT_CELLS = 8
 
 
 def job_detail(
-    record: JobRecord, run_id: int | None = None, inputs: RunInputs | None = None
+    record: JobRecord,
+    run_id: int | None = None,
+    inputs: RunInputs | None = None,
+    history: Iterable[EarlierOutcome] = (),
 ) -> Group:
     """One domain's outcome: the input row it came from, verdict and score, then every
-    reason with what it saw."""
+    reason with what it saw, and how it had ended before `retry` ran it again."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -282,6 +318,11 @@ def job_detail(
         table.add_row("Next attempt", iso(record.next_attempt_at) or "")
     if record.state == "running" and record.lease_owner:
         table.add_row("Held by", f"{record.lease_owner} until {iso(record.lease_expires_at)}")
+    for earlier in history:
+        ended = earlier.verdict or earlier.state
+        if earlier.error_code:
+            ended += f" ({earlier.error_code})"
+        table.add_row("Earlier", f"{ended}, replaced by a retry at {iso(earlier.replaced_at)}")
     parts: list[Any] = [table]
     if record.reasons:
         parts.append(Text("\nReasons", style="bold"))

@@ -4,12 +4,13 @@ for the page store they read from."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qualify.cli.base import (
     DURATION,
+    EXIT_FAILED_JOBS,
     EXIT_INTERRUPTED,
     cli,
     command_line,
@@ -18,6 +19,8 @@ from qualify.cli.base import (
     fetch_settings,
     json_option,
     open_app,
+    outage_options,
+    outage_settings,
     settings,
 )
 
@@ -46,19 +49,23 @@ if TYPE_CHECKING:
 @click.option("--wait", is_flag=True, help="Also work the new run here, with a progress bar.")
 @concurrency_option("Jobs at once with --wait.")
 @fetch_options
+@outage_options
 @json_option
 @click.pass_context
 def rescore(
     ctx: click.Context,
+    /,
     run_id: int,
     icp_json: str,
     qualifier: str | None,
     name: str | None,
     wait: bool,
     concurrency: int,
-    fetch_via: str | None,
-    allow_private_networks: bool | None,
+    outage_window: int,
+    outage_threshold: int,
+    probe_every: float,
     as_json: bool,
+    **fetch: Any,
 ) -> None:
     """Judge every domain of RUN_ID again with another ICP, from the pages kept when they
     were fetched: no network for those.
@@ -73,10 +80,13 @@ def rescore(
       qualify rescore 3 --icp icp-v2.json --name "bigger companies" && qualify worker --burst
     """
     from qualify.cli import documents
-    from qualify.cli.run import work_with_progress
+    from qualify.cli.run import incomplete_line, work_with_progress
     from qualify.worker import WorkerOptions
 
-    resolved = fetch_settings(fetch_via, allow_private_networks) if wait else settings()
+    resolved = fetch_settings(**fetch) if wait else settings()
+    options = WorkerOptions(
+        concurrency=concurrency, **outage_settings(outage_window, outage_threshold, probe_every)
+    )
     with open_app(create=False, with_settings=resolved) as app:
         created = app.rescore(run_id, icp_json, qualifier=qualifier, name=name)
         if as_json and not wait:
@@ -84,14 +94,16 @@ def rescore(
         elif not as_json:
             _report(created)
         if wait:
-            options = WorkerOptions(concurrency=concurrency)
             finished = work_with_progress(app, created.run_id, options, quiet=as_json)
             if as_json:
                 document = {**documents.rescore_json(created), "status": finished.status}
                 click.echo(documents.dumps(document))
             if finished.active:
                 ctx.exit(EXIT_INTERRUPTED)
-            elif not as_json:
+            if app.incomplete_runs([created.run_id]):
+                click.echo(incomplete_line(finished), err=True)
+                ctx.exit(EXIT_FAILED_JOBS)
+            if not as_json:
                 click.echo(
                     f"Compare: {command_line('diff', str(run_id), str(created.run_id))}", err=True
                 )

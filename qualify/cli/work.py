@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import click
 
 from qualify.cli.base import (
     DURATION,
+    EXIT_FAILED_JOBS,
     Duration,
     cli,
     concurrency_option,
     fetch_options,
     fetch_settings,
     open_app,
+    outage_options,
+    outage_settings,
 )
 
 
@@ -45,7 +49,11 @@ from qualify.cli.base import (
 @click.option("-v", "--verbose", count=True, help="One line per finished job.")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
 @fetch_options
+@outage_options
+@click.pass_context
 def worker(
+    ctx: click.Context,
+    /,
     concurrency: int,
     burst: bool,
     lease: float,
@@ -53,26 +61,41 @@ def worker(
     job_timeout: float,
     verbose: int,
     quiet: bool,
-    fetch_via: str | None,
-    allow_private_networks: bool | None,
+    outage_window: int,
+    outage_threshold: int,
+    probe_every: float,
+    **fetch: Any,
 ) -> None:
     """Work queued jobs until stopped (Ctrl-C or SIGTERM hands in-flight jobs back).
 
-    Run as many workers as you like, on as many machines as share the store.
+    Run as many workers as you like, on as many machines as share the store. With
+    --burst it exits 4 if a run it worked on ended with failed jobs. When the
+    network fails (DNS, connections everywhere) it pauses, probes, and resumes.
 
     \b
     Example:
       qualify worker --concurrency 16
       qualify worker --burst -v
     """
+    from qualify.cli.run import incomplete_line
     from qualify.worker import WorkerOptions
 
     _configure_logging(verbose, quiet)
     options = WorkerOptions(
-        concurrency=concurrency, lease=lease, burst=burst, grace=grace, job_timeout=job_timeout
+        concurrency=concurrency,
+        lease=lease,
+        burst=burst,
+        grace=grace,
+        job_timeout=job_timeout,
+        **outage_settings(outage_window, outage_threshold, probe_every),
     )
-    with open_app(with_settings=fetch_settings(fetch_via, allow_private_networks)) as app:
-        app.worker(options).run()
+    with open_app(with_settings=fetch_settings(**fetch)) as app:
+        stats = app.worker(options).run()
+        incomplete = app.incomplete_runs(sorted(stats.runs)) if burst else []
+    for run in incomplete:
+        click.echo(incomplete_line(run), err=True)
+    if incomplete:
+        ctx.exit(EXIT_FAILED_JOBS)
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:

@@ -31,6 +31,7 @@ from qualify.store.runs import Runs
 from qualify.store.states import ACTIVE_RUN_STATUSES, FINAL_JOB_STATES, JobState, RunStatus
 from qualify.store.values import (
     ClaimedJob,
+    EarlierOutcome,
     ErrorCount,
     JobRecord,
     LeaseInfo,
@@ -38,6 +39,7 @@ from qualify.store.values import (
     OutcomeChange,
     ReclaimReport,
     Recorded,
+    RetryReport,
     Round,
     Run,
     RunInputs,
@@ -86,6 +88,7 @@ __all__ = [
     "Activity",
     "ClaimedJob",
     "Database",
+    "EarlierOutcome",
     "ErrorCount",
     "JobRecord",
     "JobState",
@@ -103,6 +106,7 @@ __all__ = [
     "ResultPage",
     "ResultRow",
     "Results",
+    "RetryReport",
     "Round",
     "Run",
     "RunInputs",

@@ -16,8 +16,15 @@ from typing import TYPE_CHECKING
 
 from qualify.crashpoints import crash_point
 from qualify.queue import MESSAGE_PREFIX, QUEUE_NAME, JobQueue
-from qualify.store.database import Database, json_ids
-from qualify.store.values import ClaimedJob, Outcome, ReclaimReport, Recorded, Round
+from qualify.store.database import Database, json_array, json_ids
+from qualify.store.values import (
+    ClaimedJob,
+    Outcome,
+    ReclaimReport,
+    Recorded,
+    RetryReport,
+    Round,
+)
 
 if TYPE_CHECKING:
     from qualify.qualifiers import QualifierResult
@@ -345,15 +352,44 @@ class Jobs:
             db.execute("mark_run_cancelled", {"count": count, "run_id": run_id})
         return count
 
-    def retry_failed(self, run_id: int) -> int:
-        """Failed jobs of a run back to queued with fresh attempts; the run is active again."""
+    def retry_finished(
+        self, run_id: int, *, codes: Sequence[str] = (), verdicts: Sequence[str] = ()
+    ) -> RetryReport:
+        """Finished jobs of a run back to queued with fresh attempts, in one transaction:
+        with neither ``codes`` nor ``verdicts``, the failed ones; else the failed ones with an
+        error code in ``codes`` and the done ones whose result has a verdict in ``verdicts``
+        or an error code in ``codes``. How each had ended moves to the history (a result
+        is never deleted), and the run's counters lose exactly those jobs."""
         db = self.database
         with db.write():
-            rows = db.rows("requeue_failed_jobs", run_id=run_id)
-            if rows:
-                db.execute("reopen_run", {"count": len(rows), "run_id": run_id})
-                self._requeue([row["id"] for row in rows])
-        return len(rows)
+            rows = db.rows(
+                "retry_candidates",
+                run_id=run_id,
+                all_failed=not codes and not verdicts,
+                codes=json_array(codes),
+                verdicts=json_array(verdicts),
+            )
+            if not rows:
+                return RetryReport(requeued=0, done=0, failed=0)
+            ids = json_ids(row["id"] for row in rows)
+            db.execute("archive_outcomes", {"ids": ids})
+            db.execute("delete_results", {"ids": ids})
+            requeued = [row["id"] for row in db.rows("requeue_finished_jobs", ids=ids)]
+            done = sum(1 for row in rows if row["state"] == "done")
+            verdicts_retried = Counter(row["verdict"] for row in rows if row["state"] == "done")
+            failed = len(rows) - done
+            db.execute(
+                "reopen_run",
+                {
+                    "completed": done,
+                    "failed": failed,
+                    "qualified": verdicts_retried["qualified"],
+                    "unknown": verdicts_retried["unknown"],
+                    "run_id": run_id,
+                },
+            )
+            self._requeue(requeued)
+        return RetryReport(requeued=len(requeued), done=done, failed=failed)
 
     def fail_unfinished(self, run_id: int, message: str) -> int:
         """Give up on a run: its unfinished jobs fail, except any whose lease is still live."""

@@ -178,6 +178,39 @@ def m008_unknown_counter(database: Database) -> None:
     )
 
 
+def m009_worker_pause(database: Database) -> None:
+    # A worker paused for an outage says so on its row, for `status` on any machine.
+    database.run_ddl(
+        "ALTER TABLE workers ADD COLUMN paused_reason TEXT",
+        "ALTER TABLE workers ADD COLUMN paused_at {DOUBLE}",
+        "ALTER TABLE workers ADD COLUMN next_probe_at {DOUBLE}",
+    )
+
+
+def m010_result_history(database: Database) -> None:
+    # `qualify retry` runs finished jobs again; how they had ended is kept here, not deleted.
+    database.run_ddl(
+        """CREATE TABLE result_history (
+            id {PK},
+            job_id {BIGINT} NOT NULL REFERENCES jobs (id),
+            run_id {BIGINT} NOT NULL REFERENCES runs (id),
+            state TEXT NOT NULL,
+            verdict TEXT,
+            score {DOUBLE},
+            reasons TEXT,
+            evidence TEXT,
+            extra TEXT,
+            worker_id TEXT,
+            error_code TEXT,
+            error TEXT,
+            attempts INTEGER NOT NULL,
+            finished_at {DOUBLE},
+            replaced_at {DOUBLE} NOT NULL
+        )""",
+        "CREATE INDEX result_history_job ON result_history (job_id)",
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_run_lease_indexes,
@@ -187,6 +220,8 @@ MIGRATIONS: list[Migration] = [
     m006_run_lineage_and_page_age,
     m007_job_inputs,
     m008_unknown_counter,
+    m009_worker_pause,
+    m010_result_history,
 ]
 
 

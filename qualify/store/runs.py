@@ -10,7 +10,14 @@ from qualify.errors import NotFoundError
 from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.store.database import Database, json_array
 from qualify.store.jobs import Jobs
-from qualify.store.values import JobRecord, OutcomeChange, Run, RunInputs, RunPlan
+from qualify.store.values import (
+    EarlierOutcome,
+    JobRecord,
+    OutcomeChange,
+    Run,
+    RunInputs,
+    RunPlan,
+)
 
 
 class Runs:
@@ -211,6 +218,11 @@ class Runs:
         if row is None:
             raise NotFoundError(f"run {run_id}: no domain {domain!r}")
         return JobRecord.from_row(row)
+
+    def history(self, job_id: int) -> list[EarlierOutcome]:
+        """How a job had ended before each `qualify retry` ran it again, oldest first."""
+        rows = self.database.rows("history_of_job", job_id=job_id)
+        return [EarlierOutcome.from_row(row) for row in rows]
 
     def records(
         self, run_id: int, *, verdict: str | Sequence[str] | None = None

@@ -294,6 +294,10 @@ class WorkerInfo:
     in_flight: int
     processed: int
     failed: int
+    #: Why it is paused for an outage (``network (19 of the last 20 lookups failed)``).
+    paused_reason: str | None
+    paused_at: float | None
+    next_probe_at: float | None
     alive: bool
 
     @classmethod
@@ -302,9 +306,39 @@ class WorkerInfo:
 
     @property
     def state(self) -> str:
+        """stopped, dead, paused (alive, but not taking jobs for an outage) or alive."""
         if self.stopped_at is not None:
             return "stopped"
-        return "alive" if self.alive else "dead"
+        if not self.alive:
+            return "dead"
+        return "paused" if self.paused_reason else "alive"
+
+
+@dataclass(frozen=True)
+class RetryReport:
+    """What ``retry`` put back in the queue: how many jobs, by how they had ended."""
+
+    requeued: int
+    done: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class EarlierOutcome:
+    """How a job had ended before ``retry`` ran it again (kept in result_history)."""
+
+    state: str
+    verdict: str | None
+    score: float | None
+    error_code: str | None
+    error: str | None
+    attempts: int
+    finished_at: float | None
+    replaced_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> EarlierOutcome:
+        return _by_name(cls, row)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,17 @@ class Workers:
                 "worker_stopped", {"id": worker_id, "processed": processed, "failed": failed}
             )
 
+    def paused(self, worker_id: str, *, reason: str, next_probe_in: float) -> None:
+        """The worker stopped taking jobs for an outage (or probes again later)."""
+        with self.database.write():
+            self.database.execute(
+                "worker_paused", {"id": worker_id, "reason": reason, "next_probe_in": next_probe_in}
+            )
+
+    def resumed(self, worker_id: str) -> None:
+        with self.database.write():
+            self.database.execute("worker_resumed", {"id": worker_id})
+
     def list(self, *, recent: float = 3600.0) -> list[WorkerInfo]:
         """Every worker seen within ``recent`` seconds: alive, dead or stopped."""
         return [

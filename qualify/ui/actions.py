@@ -22,8 +22,8 @@ def _jobs(count: int, kind: str = "") -> str:
 
 
 def retried(app: Qualify, run_id: int, mode: str, stuck_after: float) -> str:
-    count = app.retry(run_id)
-    return f"Run {run_id}: {_jobs(count, 'failed ')} queued again"
+    report = app.retry(run_id)
+    return f"Run {run_id}: {_jobs(report.requeued, 'failed ')} queued again"
 
 
 def cancelled(app: Qualify, run_id: int, mode: str, stuck_after: float) -> str:

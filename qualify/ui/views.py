@@ -55,8 +55,7 @@ def stuck_hint(run: Run, live: Live, stuck_after: float) -> str:
 
 def worker_reason(worker: WorkerInfo) -> str | None:
     """Why a worker is in its state (a PAUSED worker says why), when the store says."""
-    reason = getattr(worker, "reason", None)
-    return str(reason) if reason else None
+    return worker.paused_reason or None
 
 
 def safe_url(url: Any) -> str | None:

@@ -10,6 +10,8 @@ worker dies is lost); it runs its own roles over huey's storage, one module each
   job timeout;
 * ``maintenance``: reclaims expired leases, queues due retries, re-enqueues lost messages;
 * ``isolation``: a suspect job (its last worker died running it) runs alone;
+* ``outage``: failures that may be our own side's are held, and many of them pause the
+  worker (no claims, jobs handed back uncharged) until a probe finds our side working;
 * ``signals``: SIGINT/SIGTERM stop it gracefully, a second one at once.
 
 :class:`Worker` puts them together and watches the side tasks (``side``).
@@ -33,6 +35,7 @@ from qualify.worker.executor import Executors
 from qualify.worker.heartbeat import Heartbeat
 from qualify.worker.maintenance import Maintenance
 from qualify.worker.options import WorkerOptions, WorkerStats
+from qualify.worker.outage import OutageBreaker
 from qualify.worker.state import WorkerState
 
 log = logging.getLogger("qualify.worker")
@@ -60,12 +63,14 @@ class Worker:
         self.state = WorkerState(store, self.options, self.id)
         self.interrupted = False
         self.context = RunContext(store.runs, settings, store.pages)
-        self.executors = Executors(self.state, self.context)
+        self.outage = OutageBreaker(self.state, self.context)
+        self.executors = Executors(self.state, self.context, screen=self.outage.hold)
         self.heartbeat = Heartbeat(self.state, self.executors)
         self.maintenance = Maintenance(self.state)
         self.dispatcher = Dispatcher(
-            self.state, self.executors, self.heartbeat, self.maintenance, stop_when
-        )
+            self.state, self.executors, self.heartbeat, self.maintenance, stop_when,
+            outage=self.outage,
+        )  # fmt: skip
 
     @property
     def stats(self) -> WorkerStats:
@@ -97,8 +102,10 @@ class Worker:
             self.executors.start(opts.concurrency)
             self.heartbeat.start()
             self.maintenance.start()
+            self.outage.start()
             self.dispatcher.run()
             self.dispatcher.drain()
+            self.outage.hand_back_all()
         finally:
             self._shut_down()
             if restore is not None:
@@ -115,6 +122,11 @@ class Worker:
         )
         return s
 
+    @property
+    def paused(self) -> str | None:
+        """Why the worker is paused for an outage, or None while it works."""
+        return self.outage.reason if self.outage.paused else None
+
     def stop(self, *, release_now: bool = False) -> None:
         """Stop taking jobs; in-flight ones finish within ``grace`` or are handed back."""
         self.state.stop(release_now=release_now)
@@ -125,7 +137,7 @@ class Worker:
     def _shut_down(self) -> None:
         self.state.halt.set()
         self.executors.stop()
-        for task in (self.heartbeat, self.maintenance):
+        for task in (self.heartbeat, self.maintenance, self.outage):
             task.join(timeout=5)
         try:
             self.store.workers.stopped(

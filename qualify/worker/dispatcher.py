@@ -19,6 +19,7 @@ from qualify.worker.flights import Flight
 from qualify.worker.heartbeat import Heartbeat
 from qualify.worker.isolation import isolate
 from qualify.worker.maintenance import Maintenance
+from qualify.worker.outage import OutageBreaker
 from qualify.worker.policy import summary
 from qualify.worker.side import SideTask
 from qualify.worker.state import WorkerState
@@ -36,12 +37,14 @@ class Dispatcher:
         heartbeat: Heartbeat,
         maintenance: Maintenance,
         stop_when: Callable[[], bool] | None = None,
+        outage: OutageBreaker | None = None,
     ) -> None:
         self.state = state
         self.executors = executors
         self.heartbeat = heartbeat
         self.maintenance = maintenance
         self.stop_when = stop_when
+        self.outage = outage
         self._not_claiming_said = False
 
     def run(self) -> None:
@@ -59,6 +62,8 @@ class Dispatcher:
                 break
             outcomes, free = self._wait_for_work()
             free = free if self._may_claim() else 0
+            if self.outage is not None:
+                free = self.outage.admit(free)  # paused for an outage: none, or one probe
             try:
                 done: Round = state.store.jobs.record_and_claim(
                     [outcome for outcome, _ in outcomes], free, state.worker_id, options.lease
@@ -148,9 +153,10 @@ class Dispatcher:
         return False
 
     def _side_task_died(self) -> bool:
-        dead: list[SideTask] = [
-            task for task in (self.heartbeat, self.maintenance) if not task.alive
-        ]
+        tasks: list[SideTask] = [self.heartbeat, self.maintenance]
+        if self.outage is not None:
+            tasks.append(self.outage)
+        dead = [task for task in tasks if not task.alive]
         for task in dead:
             log.error("the %s thread has died; stopping this worker", task.name)
         if dead:
@@ -184,6 +190,7 @@ class Dispatcher:
                 state.flights.held[flight.job.id] = flight
         self.executors.submit(flights)
         state.stats.add(claimed=len(flights))
+        state.stats.saw_runs(flight.job.run_id for flight in flights)
 
     def _idle_and_done(self) -> bool:
         """Nothing came off the queue: decide whether a burst worker is finished."""

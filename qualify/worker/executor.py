@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 
 from qualify import qualifiers
 from qualify.errors import InputError, TransientError
@@ -19,10 +20,17 @@ from qualify.worker.state import WorkerState
 log = logging.getLogger("qualify.worker")
 
 
+#: Sees what a job produced before it is recorded; True: it keeps it (the outage breaker).
+Screen = Callable[[Flight, QualifierResult | BaseException], bool]
+
+
 class Executors:
-    def __init__(self, state: WorkerState, context: RunContext) -> None:
+    def __init__(
+        self, state: WorkerState, context: RunContext, screen: Screen | None = None
+    ) -> None:
         self.state = state
         self.context = context
+        self.screen = screen
         self._work: queue.SimpleQueue[Flight | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
@@ -60,7 +68,10 @@ class Executors:
         outcome = None
         try:
             if not state.release_now.is_set():  # else handed back before it started
-                outcome = decide(job, self.context.plan(job.run_id), self._produce(job))
+                produced = self._produce(job)
+                if self.screen is not None and self.screen(flight, produced):
+                    return  # the outage breaker records it or hands it back
+                outcome = decide(job, self.context.plan(job.run_id), produced)
         except Exception:
             log.exception("job %d (%s): the worker failed around the qualifier", job.id,
                           job.domain)  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from qualify.errors import InputError
@@ -19,12 +20,26 @@ class WorkerOptions:
     summary_interval: float = 30.0
     hostname: str | None = None
     handle_signals: bool = True
+    # The outage breaker (see ``outage``): this many of the last ``outage_window`` distinct
+    # domains failing on our side pause the worker; 0 turns it off.
+    outage_window: int = 20
+    outage_threshold: int = 12
+    outage_hold: float = 3.0  # how long a suspect failure waits for a job to vouch for it
+    probe_min: float = 1.0  # the first probe of a pause; the wait doubles each time...
+    probe_max: float = 60.0  # ...up to this
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise InputError("concurrency: must be at least 1")
         if self.lease < 0.3:
             raise InputError("lease: must be at least 300ms")
+        if self.outage_window < 1 or not 0 <= self.outage_threshold <= self.outage_window:
+            raise InputError(
+                "outage threshold: must be between 0 (off) and the window"
+                f" ({self.outage_window}), not {self.outage_threshold}"
+            )
+        if self.probe_min <= 0 or self.probe_max < self.probe_min or self.outage_hold <= 0:
+            raise InputError("probe interval: must be positive")
 
     @property
     def heartbeat_interval(self) -> float:
@@ -48,12 +63,18 @@ class WorkerStats:
     retried: int = 0
     lost: int = 0
     released: int = 0
+    #: The runs whose jobs this worker claimed.
+    runs: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
+
+    def saw_runs(self, run_ids: Iterable[int]) -> None:
+        with self._lock:
+            self.runs.update(run_ids)
 
     @property
     def processed(self) -> int:

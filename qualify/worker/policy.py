@@ -3,20 +3,26 @@
 A result is recorded as done. ``PermanentError`` fails the job at once. ``TransientError``, or
 any other exception, waits with exponential backoff and jitter (a server's ``Retry-After`` is
 a floor) and runs again, until the run's ``max_attempts`` are used up; then the job fails with
-the last error.
+the last error. An ``OurSideError`` that reaches this point was judged the site's own (by the
+outage breaker, or with the breaker off): its ``result``, if it has one, is the outcome.
 """
 
 from __future__ import annotations
 
 from qualify.backoff import retry_delay
-from qualify.errors import PermanentError, QualifierError
-from qualify.qualifiers import QualifierResult
+from qualify.errors import OurSideError, PermanentError, QualifierError
+from qualify.qualifiers import QualifierResult, check_result
 from qualify.store import ClaimedJob, Outcome, RunPlan
 
 MAX_ERROR_CHARS = 500
 
 
 def decide(job: ClaimedJob, plan: RunPlan, produced: QualifierResult | BaseException) -> Outcome:
+    if isinstance(produced, OurSideError) and produced.result is not None:
+        try:
+            produced = check_result(produced.result)
+        except QualifierError as exc:
+            produced = exc
     if isinstance(produced, QualifierResult):
         return Outcome.done(job, produced)
     code, message = describe(produced)

@@ -13,10 +13,42 @@ import pytest
 from qualify.qualifiers.web import WebQualifier
 from qualify.settings import FetchSettings
 from qualify.siteserver import SiteServer
+from tests.backends import unavailable
+from tests.simnet import SimInternet, SimUnavailable
 from tests.web.sites import SITES, barrier_sites
 
 PARALLEL = 8
 EXAMPLE_ICP = Path(__file__).resolve().parents[2] / "qualify" / "examples" / "icp.json"
+
+
+@pytest.fixture(scope="session")
+def internet() -> Iterator[SimInternet]:
+    """The simulated internet of this session: 800 generated company sites over 40
+    addresses (20 names each), answering every request after 100 ms. Tests take names of
+    their own from it (:func:`fresh_names`) and put the network back up when done."""
+    net = SimInternet(generated=800, addresses=40, latency=0.1)
+    try:
+        net.start()
+    except SimUnavailable as exc:
+        unavailable("the simulated internet", exc)
+    yield net
+    net.stop()
+
+
+@pytest.fixture
+def net(internet: SimInternet) -> Iterator[SimInternet]:
+    internet.up()
+    yield internet
+    internet.up()
+
+
+_next_name = iter(range(10**9))
+
+
+def fresh_names(net: SimInternet, count: int) -> list[str]:
+    """Generated names no other test of this session has used (no cache has seen them)."""
+    names = [net.generated_names[next(_next_name)] for _ in range(count)]
+    return names
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Fixture sites for the web qualifier tests, all under reserved .example names.
+"""Fixture sites for the web qualifier tests, all under reserved .company names.
 
 Each entry documents what it covers. The example ICP (qualify/examples/icp.json) wants
 DACH logistics/supply-chain software, B2B, 50-1000 employees, HubSpot or Segment, no
@@ -77,7 +77,7 @@ ACME = {
             description="Transportmanagement und Fuhrpark-Software für Speditionen und 3PL.",
             head=HUBSPOT
             + SEGMENT
-            + '<link rel="alternate" hreflang="en" href="https://acme-freight.example/en/">',
+            + '<link rel="alternate" hreflang="en" href="https://acme-freight.company/en/">',
             jsonld={
                 "@context": "https://schema.org",
                 "@type": "Organization",
@@ -374,9 +374,9 @@ LEGACY = {
 }
 
 # -- redirects ----------------------------------------------------------------------------
-REDIRECT_SAME = {"/": redirect("https://www.redirect-same.example/")}
+REDIRECT_SAME = {"/": redirect("https://www.redirect-same.company/")}
 REDIRECT_SAME_WWW = ACME
-OLD_BRAND = {"*": redirect("https://acme-freight.example/")}
+OLD_BRAND = {"*": redirect("https://acme-freight.company/")}
 LOOP = {"/": redirect("/a"), "/a": redirect("/b", 302), "/b": redirect("/a", 307)}
 TO_PRIVATE = {"/": redirect("http://127.0.0.1:9/admin", 302)}
 TO_METADATA = {"/": redirect("http://169.254.169.254/latest/meta-data/", 302)}
@@ -407,9 +407,9 @@ BOTWALL = {
 }
 PARKED = {
     "/": html(
-        "<html><head><title>forsale-domain.example</title>"
-        '<script src="https://www.sedoparking.com/frmpark/forsale-domain.example/park.js">'
-        "</script></head><body><h1>forsale-domain.example</h1>"
+        "<html><head><title>forsale-domain.company</title>"
+        '<script src="https://www.sedoparking.com/frmpark/forsale-domain.company/park.js">'
+        "</script></head><body><h1>forsale-domain.company</h1>"
         "<p>This domain is for sale! Buy this domain today.</p>"
         "<p>Related searches: Logistics Software, Fleet Tracking</p></body></html>"
     )
@@ -445,7 +445,7 @@ CRAWL_DELAY = {
     "/robots.txt": Resp(200, "User-agent: *\nCrawl-delay: 2\n", content_type="text/plain"),
 }
 # Redirects to another name on the fixture server's own port (direct-mode tests).
-HOP = {"/": lambda r: redirect(f"http://www.hop.example:{r.port}/")}
+HOP = {"/": lambda r: redirect(f"http://www.hop.company:{r.port}/")}
 HOP_WWW = {"/": html(page("Landed", "<p>Second hop.</p>"))}
 DATADOME_200 = {
     "/": html(
@@ -475,55 +475,55 @@ def barrier_sites(n: int, timeout: float = 10.0) -> dict[str, Site]:
             return Resp(500, "barrier broken: requests were not concurrent")
         return FLEETBASE["/"]
 
-    return {f"parallel-{i}.example": {"/": handler} for i in range(n)}
+    return {f"parallel-{i}.company": {"/": handler} for i in range(n)}
 
 
 SITES: dict[str, Site] = {
-    "acme-freight.example": ACME,
-    "fleetbase.example": FLEETBASE,
-    "shoply.example": SHOPLY,
-    "royal-casino.example": CASINO,
-    "bigfreight.example": BIGFREIGHT,
-    "translyon.example": TRANSPORTS_LYON,
-    "logimadrid.example": LOGISTICA_MADRID,
-    "smallfleet.example": SMALLFLEET,
-    "tinyfleet.example": TINYFLEET,
-    "fitly.example": FITAPP,
-    "loadhub.example": FREIGHTMARKET,
-    "routely.example": SPA,
-    "mueller-logistik.example": LEGACY,
-    "redirect-same.example": REDIRECT_SAME,
-    "www.redirect-same.example": REDIRECT_SAME_WWW,
-    "old-brand.example": OLD_BRAND,
-    "loop.example": LOOP,
-    "to-private.example": TO_PRIVATE,
-    "to-metadata.example": TO_METADATA,
-    "to-localhost.example": TO_LOCALHOST,
-    "to-file.example": TO_FILE,
-    "too-many-redirects.example": TOO_MANY,
-    "slow-drip.example": SLOW,
-    "huge.example": HUGE,
-    "declared-huge.example": DECLARED_HUGE,
-    "gzip-bomb.example": GZIP_BOMB,
-    "pdf-home.example": PDF,
-    "gone.example": GONE,
-    "flaky.example": FLAKY,
-    "busy.example": BUSY,
-    "botwall.example": BOTWALL,
-    "forsale-domain.example": PARKED,
-    "domain-kaufen.example": PARKED_TEXT_ONLY,
-    "coming-soon.example": COMING_SOON,
-    "robots-all.example": ROBOTS_ALL,
-    "robots-ours.example": ROBOTS_OURS,
-    "robots-5xx.example": ROBOTS_5XX,
-    "tls-then-http.example": TLS_THEN_HTTP,
-    "tls-only.example": TLS_ONLY,
-    "down.example": DOWN,
-    "dns-flaky.example": DNS_FLAKY,
-    "timing-out.example": TIMING_OUT,
-    "www.www-only.example": WWW_ONLY_WWW,
-    "crawl-delay.example": CRAWL_DELAY,
-    "hop.example": HOP,
-    "www.hop.example": HOP_WWW,
-    "captcha.example": DATADOME_200,
+    "acme-freight.company": ACME,
+    "fleetbase.company": FLEETBASE,
+    "shoply.company": SHOPLY,
+    "royal-casino.company": CASINO,
+    "bigfreight.company": BIGFREIGHT,
+    "translyon.company": TRANSPORTS_LYON,
+    "logimadrid.company": LOGISTICA_MADRID,
+    "smallfleet.company": SMALLFLEET,
+    "tinyfleet.company": TINYFLEET,
+    "fitly.company": FITAPP,
+    "loadhub.company": FREIGHTMARKET,
+    "routely.company": SPA,
+    "mueller-logistik.company": LEGACY,
+    "redirect-same.company": REDIRECT_SAME,
+    "www.redirect-same.company": REDIRECT_SAME_WWW,
+    "old-brand.company": OLD_BRAND,
+    "loop.company": LOOP,
+    "to-private.company": TO_PRIVATE,
+    "to-metadata.company": TO_METADATA,
+    "to-localhost.company": TO_LOCALHOST,
+    "to-file.company": TO_FILE,
+    "too-many-redirects.company": TOO_MANY,
+    "slow-drip.company": SLOW,
+    "huge.company": HUGE,
+    "declared-huge.company": DECLARED_HUGE,
+    "gzip-bomb.company": GZIP_BOMB,
+    "pdf-home.company": PDF,
+    "gone.company": GONE,
+    "flaky.company": FLAKY,
+    "busy.company": BUSY,
+    "botwall.company": BOTWALL,
+    "forsale-domain.company": PARKED,
+    "domain-kaufen.company": PARKED_TEXT_ONLY,
+    "coming-soon.company": COMING_SOON,
+    "robots-all.company": ROBOTS_ALL,
+    "robots-ours.company": ROBOTS_OURS,
+    "robots-5xx.company": ROBOTS_5XX,
+    "tls-then-http.company": TLS_THEN_HTTP,
+    "tls-only.company": TLS_ONLY,
+    "down.company": DOWN,
+    "dns-flaky.company": DNS_FLAKY,
+    "timing-out.company": TIMING_OUT,
+    "www.www-only.company": WWW_ONLY_WWW,
+    "crawl-delay.company": CRAWL_DELAY,
+    "hop.company": HOP,
+    "www.hop.company": HOP_WWW,
+    "captcha.company": DATADOME_200,
 }

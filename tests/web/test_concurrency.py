@@ -31,7 +31,7 @@ def qualify_all(
 def test_fetches_from_many_threads_are_in_flight_at_once(qualify: WebQualifier, icp):
     # Each parallel-N site answers only once all of them have been requested: any global
     # lock around I/O would leave the barrier short and every answer a 500.
-    results = qualify_all(qualify, [f"parallel-{i}.example" for i in range(PARALLEL)], icp)
+    results = qualify_all(qualify, [f"parallel-{i}.company" for i in range(PARALLEL)], icp)
     assert all(isinstance(r, dict) for r in results), results
     assert {r["error"] for r in results} == {None}  # type: ignore[index]
 
@@ -41,7 +41,7 @@ def test_the_concurrency_cap_holds_requests_back(make_qualifier, icp):
     try:
         qualify = make_qualifier(FetchSettings(fetch_via=server.fetch_via, host_delay=0.0,
                                                deadline=5.0, max_concurrent_fetches=1))  # fmt: skip
-        results = qualify_all(qualify, ["parallel-0.example", "parallel-1.example"], icp)
+        results = qualify_all(qualify, ["parallel-0.company", "parallel-1.company"], icp)
     finally:
         server.stop()
     # With one slot the two requests never overlap, so the barrier breaks (HTTP 500).
@@ -57,8 +57,8 @@ def test_shared_state_is_created_once_under_contention(make_qualifier):
 
 def test_concurrent_results_equal_sequential_ones(qualify: WebQualifier, icp):
     domains = [
-        "acme-freight.example", "fleetbase.example", "shoply.example", "bigfreight.example",
-        "loop.example", "forsale-domain.example", "gone.example", "translyon.example",
+        "acme-freight.company", "fleetbase.company", "shoply.company", "bigfreight.company",
+        "loop.company", "forsale-domain.company", "gone.company", "translyon.company",
     ] * 3  # fmt: skip
     sequential = {d: qualify(d, icp) for d in dict.fromkeys(domains)}
     parallel = qualify_all(qualify, domains, icp)

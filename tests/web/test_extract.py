@@ -10,7 +10,7 @@ from qualify.qualifiers.web import extract, language, site_signals, walls
 from qualify.qualifiers.web.fingerprints import table
 from tests.web.sites import page
 
-URL = "https://acme.example/"
+URL = "https://acme.company/"
 
 
 def parse(html: str, **kwargs):
@@ -74,8 +74,8 @@ def test_technologies_from_headers_and_cookies():
 
 def test_own_host_and_unknown_hosts_are_not_technologies():
     body = (
-        '<img src="https://acme.example/logo.png">'
-        '<script src="https://cdn.unknown-vendor.example/x.js"></script>'
+        '<img src="https://acme.company/logo.png">'
+        '<script src="https://cdn.unknown-vendor.company/x.js"></script>'
     )
     signals, _ = parse(page("T", body))
     assert signals["technologies"] == []
@@ -187,7 +187,7 @@ def test_cue_phrases_match_whole_words_only():
 def test_navigation_social_profiles_job_boards_and_app_stores():
     body = (
         '<a href="/ueber-uns">Über uns</a><a href="/en/pricing/">Plans</a>'
-        '<a href="https://acme.example/karriere">Jobs</a><a href="kontakt.html">Kontakt</a>'
+        '<a href="https://acme.company/karriere">Jobs</a><a href="kontakt.html">Kontakt</a>'
         '<a href="/legal">Impressum</a>'
         '<a href="https://de.linkedin.com/company/acme">LinkedIn</a>'
         '<a href="https://twitter.com/intent/tweet?url=x">Share</a>'
@@ -197,11 +197,11 @@ def test_navigation_social_profiles_job_boards_and_app_stores():
     )  # fmt: skip
     signals, links = parse(page("T", body))
     assert links.nav == {
-        "about": "https://acme.example/ueber-uns",
-        "pricing": "https://acme.example/en/pricing/",
-        "careers": "https://acme.example/karriere",
-        "contact": "https://acme.example/kontakt.html",
-        "legal": "https://acme.example/legal",
+        "about": "https://acme.company/ueber-uns",
+        "pricing": "https://acme.company/en/pricing/",
+        "careers": "https://acme.company/karriere",
+        "contact": "https://acme.company/kontakt.html",
+        "legal": "https://acme.company/legal",
     }
     assert signals["social"] == {
         "linkedin": "https://de.linkedin.com/company/acme", "x": "https://x.com/acme",
@@ -262,7 +262,7 @@ def test_parked_and_bot_wall_detection_rules():
 )  # fmt: skip
 def test_hostile_markup_does_not_crash_extraction(html):
     signals, _ = parse(html)
-    site = site_signals.merge_site("acme.example", [signals], final_url=URL)
+    site = site_signals.merge_site("acme.company", [signals], final_url=URL)
     json.dumps(site)
 
 

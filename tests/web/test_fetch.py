@@ -41,7 +41,7 @@ def test_gzip_bomb_is_refused_without_inflating_it(server: SiteServer):
     tracemalloc.start()
     try:
         with pytest.raises(FetchError) as caught:
-            fetcher.fetch_page("https://gzip-bomb.example/", fetcher.new_deadline())
+            fetcher.fetch_page("https://gzip-bomb.company/", fetcher.new_deadline())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -55,7 +55,7 @@ def test_size_cap_is_configurable(server: SiteServer):
     fetcher = gateway_fetcher(server, max_bytes=1024)  # the page has ~1.7 kB
     try:
         with pytest.raises(FetchError) as caught:
-            fetcher.fetch_page("https://acme-freight.example/", fetcher.new_deadline())
+            fetcher.fetch_page("https://acme-freight.company/", fetcher.new_deadline())
     finally:
         fetcher.close()
     assert caught.value.code == "too_large"
@@ -66,7 +66,7 @@ def test_slow_drip_hits_the_wall_clock_deadline(server: SiteServer):
     fetcher = gateway_fetcher(server, deadline=0.8, read_timeout=5.0)
     try:
         with pytest.raises(FetchError) as caught:
-            fetcher.fetch_page("https://slow-drip.example/", fetcher.new_deadline())
+            fetcher.fetch_page("https://slow-drip.company/", fetcher.new_deadline())
     finally:
         fetcher.close()
     assert caught.value.code == "timeout"
@@ -77,7 +77,7 @@ def test_bot_wall_is_recognised_on_a_200_page(server: SiteServer):
     fetcher = gateway_fetcher(server)
     try:
         with pytest.raises(FetchError) as caught:
-            fetcher.fetch_page("https://captcha.example/", fetcher.new_deadline())
+            fetcher.fetch_page("https://captcha.company/", fetcher.new_deadline())
     finally:
         fetcher.close()
     assert caught.value.code == "bot_wall"
@@ -90,8 +90,8 @@ def test_crawl_delay_from_robots_paces_requests_to_the_host(server: SiteServer):
     fetcher = Fetcher(settings, clock=clock, sleep=clock.sleep)
     try:
         deadline = fetcher.new_deadline()
-        fetcher.fetch_page("https://crawl-delay.example/", deadline)
-        fetcher.fetch_page("https://crawl-delay.example/about", deadline)
+        fetcher.fetch_page("https://crawl-delay.company/", deadline)
+        fetcher.fetch_page("https://crawl-delay.company/about", deadline)
     finally:
         fetcher.close()
     # robots.txt does not hold the first page back; the two pages are spaced by its
@@ -105,9 +105,9 @@ def test_pacing_that_would_pass_the_deadline_is_a_timeout(server: SiteServer):
     fetcher = Fetcher(settings, clock=clock, sleep=clock.sleep)
     try:
         deadline = fetcher.new_deadline()
-        fetcher.fetch_page("https://crawl-delay.example/", deadline)
+        fetcher.fetch_page("https://crawl-delay.company/", deadline)
         with pytest.raises(FetchError) as caught:
-            fetcher.fetch_page("https://crawl-delay.example/about", deadline)
+            fetcher.fetch_page("https://crawl-delay.company/about", deadline)
     finally:
         fetcher.close()
     assert caught.value.code == "timeout"
@@ -119,18 +119,18 @@ def test_robots_rules_are_cached_per_origin(server: SiteServer):
     server.clear_log()
     try:
         deadline = fetcher.new_deadline()
-        fetcher.fetch_page("https://acme-freight.example/", deadline)
-        fetcher.fetch_page("https://acme-freight.example/preise", deadline)
+        fetcher.fetch_page("https://acme-freight.company/", deadline)
+        fetcher.fetch_page("https://acme-freight.company/preise", deadline)
     finally:
         fetcher.close()
-    robots_requests = [e for e in server.log if e[1:] == ("acme-freight.example", "/robots.txt")]
+    robots_requests = [e for e in server.log if e[1:] == ("acme-freight.company", "/robots.txt")]
     assert len(robots_requests) == 1
 
 
 def test_robots_can_be_switched_off(server: SiteServer):
     fetcher = gateway_fetcher(server, respect_robots=False)
     try:
-        page = fetcher.fetch_page("https://robots-all.example/", fetcher.new_deadline())
+        page = fetcher.fetch_page("https://robots-all.company/", fetcher.new_deadline())
     finally:
         fetcher.close()
     assert "never see this page" in page.html
@@ -140,7 +140,7 @@ def test_user_agent_names_the_project(server: SiteServer):
     fetcher = gateway_fetcher(server, user_agent="qualify/test (+ops@example.com)")
     server.user_agents.clear()
     try:
-        fetcher.fetch_page("https://acme-freight.example/", fetcher.new_deadline())
+        fetcher.fetch_page("https://acme-freight.company/", fetcher.new_deadline())
     finally:
         fetcher.close()
     assert server.user_agents == {"qualify/test (+ops@example.com)"}
@@ -226,11 +226,11 @@ def test_robots_group_for_our_agent_beats_the_wildcard_group():
 def test_host_throttle_spaces_one_host_and_not_others():
     clock = FakeClock()
     throttle = HostThrottle(clock)
-    assert throttle.reserve("a.example", 1.0, latest=2000) == 0.0
-    assert throttle.reserve("a.example", 1.0, latest=2000) == 1.0
-    assert throttle.reserve("a.example", 1.0, latest=2000) == 2.0
-    assert throttle.reserve("b.example", 1.0, latest=2000) == 0.0
-    assert throttle.reserve("a.example", 1.0, latest=clock.now + 2.5) is None
+    assert throttle.reserve("a.company", 1.0, latest=2000) == 0.0
+    assert throttle.reserve("a.company", 1.0, latest=2000) == 1.0
+    assert throttle.reserve("a.company", 1.0, latest=2000) == 2.0
+    assert throttle.reserve("b.company", 1.0, latest=2000) == 0.0
+    assert throttle.reserve("a.company", 1.0, latest=clock.now + 2.5) is None
 
 
 def test_ttl_cache_expires_and_evicts():

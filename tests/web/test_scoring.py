@@ -18,9 +18,9 @@ FILLER = " ".join(["lorem"] * 300)
 
 def signals(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "version": 1, "domain": "acme.example", "error": None,
-        "final_url": "https://acme.example/", "redirects": [], "offsite_redirect": None,
-        "pages": [{"url": "https://acme.example/", "kind": "home", "title": "", "words": 300}],
+        "version": 1, "domain": "acme.company", "error": None,
+        "final_url": "https://acme.company/", "redirects": [], "offsite_redirect": None,
+        "pages": [{"url": "https://acme.company/", "kind": "home", "title": "", "words": 300}],
         "skipped_pages": [], "title": "", "description": "", "og": {}, "lang": None,
         "hreflangs": [], "detected_language": None, "generator": None, "headings": [],
         "text": {"home": FILLER}, "footer": "", "word_count": 300, "organization": None,
@@ -31,17 +31,17 @@ def signals(**overrides: Any) -> dict[str, Any]:
 
 
 def cue(evidence: str = "home: '…'") -> dict[str, str]:
-    return {"evidence": evidence, "source_url": "https://acme.example/"}
+    return {"evidence": evidence, "source_url": "https://acme.company/"}
 
 
 def hint(countries: list[str], weight: float, evidence: str = "footer: '…'") -> dict[str, Any]:
     return {"countries": countries, "kind": "address", "weight": weight, "evidence": evidence,
-            "source_url": "https://acme.example/"}  # fmt: skip
+            "source_url": "https://acme.company/"}  # fmt: skip
 
 
 def size(lo: int, hi: int, kind: str = "text") -> dict[str, Any]:
     return {"min": lo, "max": hi, "kind": kind, "evidence": f"home: '{lo} employees'",
-            "source_url": "https://acme.example/about"}  # fmt: skip
+            "source_url": "https://acme.company/about"}  # fmt: skip
 
 
 def only(criterion: str, **icp: Any) -> dict[str, Any]:
@@ -178,7 +178,7 @@ def test_country_hard_filter_needs_a_confident_mismatch():
 
 def tech(name: str, category: str = "crm") -> dict[str, str]:
     return {"name": name, "category": category, "evidence": f"script from {name.lower()}.js",
-            "source_url": "https://acme.example/"}  # fmt: skip
+            "source_url": "https://acme.company/"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -297,8 +297,8 @@ def test_invalid_icp_is_rejected_by_score():
 
 
 def test_failure_signals_score_as_unknown_or_parked():
-    error = {"code": "http_4xx", "message": "HTTP 404", "url": "https://x.example/"}
-    failed = {"version": 1, "domain": "x.example", "error": error}
+    error = {"code": "http_4xx", "message": "HTTP 404", "url": "https://x.company/"}
+    failed = {"version": 1, "domain": "x.company", "error": error}
     result = score(failed, {"name": "t"})
     assert (result["verdict"], result["score"], result["error"]) == ("unknown", None, "http_4xx")
     parked = {**failed, "error": {**failed["error"], "code": "parked_domain"}}

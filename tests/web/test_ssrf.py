@@ -47,10 +47,10 @@ def test_every_resolved_address_must_be_public():
         return ["8.8.8.8", "127.0.0.1"]
 
     with pytest.raises(FetchError) as caught:
-        netguard.resolve_public("mixed.example", mixed, allow_private=False)
+        netguard.resolve_public("mixed.company", mixed, allow_private=False)
     assert caught.value.code == "blocked_private_address"
     assert "127.0.0.1" in caught.value.message
-    assert netguard.resolve_public("mixed.example", mixed, allow_private=True) == [
+    assert netguard.resolve_public("mixed.company", mixed, allow_private=True) == [
         "8.8.8.8", "127.0.0.1",
     ]  # fmt: skip
 
@@ -65,7 +65,7 @@ def test_resolver_errors_are_classified(errno, code):
         raise socket.gaierror(errno, "test")
 
     with pytest.raises(FetchError) as caught:
-        netguard.resolve_public("x.example", failing, allow_private=False)
+        netguard.resolve_public("x.company", failing, allow_private=False)
     assert caught.value.code == code
 
 
@@ -87,7 +87,7 @@ def test_url_shapes_that_are_refused(url):
 
 
 @pytest.mark.parametrize(
-    "url", ["https://acme.example/", "http://xn--mller-kva.de/a?b=c", "https://8.8.8.8:8443/"]
+    "url", ["https://acme.company/", "http://xn--mller-kva.de/a?b=c", "https://8.8.8.8:8443/"]
 )
 def test_url_shapes_that_pass(url):
     assert netguard.check_url(url, allow_private=False) == url
@@ -115,14 +115,14 @@ def test_name_resolving_to_loopback_is_refused_before_connecting(
     server: SiteServer, make_qualifier, icp
 ):
     qualify = make_qualifier(
-        FetchSettings(resolver=_loopback("intranet-app.example"), host_delay=0.0, deadline=3.0)
+        FetchSettings(resolver=_loopback("intranet-app.company"), host_delay=0.0, deadline=3.0)
     )
     server.clear_log()
-    result = qualify("intranet-app.example", icp)
+    result = qualify("intranet-app.company", icp)
     assert result["verdict"] == "unknown"
     assert result["error"] == "blocked_private_address"
     assert "127.0.0.1" in reason(result, "site")["evidence"]
-    assert not server.requested("intranet-app.example")
+    assert not server.requested("intranet-app.company")
 
 
 def test_the_guard_sits_in_the_transport_itself(server: SiteServer):
@@ -145,45 +145,45 @@ def test_the_guard_sits_in_the_transport_itself(server: SiteServer):
 def test_direct_mode_connects_to_the_address_the_resolver_returned(server: SiteServer):
     calls: list[str] = []
     settings = FetchSettings(
-        allow_private_networks=True, resolver=_loopback("acme-freight.example", calls=calls),
+        allow_private_networks=True, resolver=_loopback("acme-freight.company", calls=calls),
         host_delay=0.0,
     )  # fmt: skip
     fetcher = Fetcher(settings)
     deadline = fetcher.new_deadline()
     try:
-        page = fetcher.fetch_page(f"http://acme-freight.example:{server.port}/", deadline)
-        about = fetcher.fetch_page(f"http://acme-freight.example:{server.port}/ueber-uns", deadline)
+        page = fetcher.fetch_page(f"http://acme-freight.company:{server.port}/", deadline)
+        about = fetcher.fetch_page(f"http://acme-freight.company:{server.port}/ueber-uns", deadline)
     finally:
         fetcher.close()
     # Real DNS knows no such name: the page can only have come through the resolver.
     assert "Acme Freight" in page.html and "Über uns" in about.html
     # One lookup per connection; the kept-alive connection is reused for the next page.
-    assert calls == ["acme-freight.example"]
+    assert calls == ["acme-freight.company"]
 
 
 def test_every_redirect_hop_is_resolved_and_checked_again(server: SiteServer):
     calls: list[str] = []
     settings = FetchSettings(
         allow_private_networks=True, host_delay=0.0,
-        resolver=_loopback("hop.example", "www.hop.example", calls=calls),
+        resolver=_loopback("hop.company", "www.hop.company", calls=calls),
     )  # fmt: skip
     fetcher = Fetcher(settings)
     try:
-        page = fetcher.fetch_page(f"http://hop.example:{server.port}/", fetcher.new_deadline())
+        page = fetcher.fetch_page(f"http://hop.company:{server.port}/", fetcher.new_deadline())
     finally:
         fetcher.close()
     assert "Second hop" in page.html
-    assert page.redirects == [f"http://hop.example:{server.port}/"]
-    assert "www.hop.example" in calls
+    assert page.redirects == [f"http://hop.company:{server.port}/"]
+    assert "www.hop.company" in calls
 
 
 def test_direct_mode_guard_refuses_loopback_answers(server: SiteServer):
-    settings = FetchSettings(resolver=_loopback("hop.example"), host_delay=0.0)
+    settings = FetchSettings(resolver=_loopback("hop.company"), host_delay=0.0)
     fetcher = Fetcher(settings)
     server.clear_log()
     try:
         with pytest.raises(FetchError) as caught:
-            fetcher.fetch_page(f"http://hop.example:{server.port}/", fetcher.new_deadline())
+            fetcher.fetch_page(f"http://hop.company:{server.port}/", fetcher.new_deadline())
     finally:
         fetcher.close()
     assert caught.value.code == "blocked_private_address"
@@ -192,7 +192,7 @@ def test_direct_mode_guard_refuses_loopback_answers(server: SiteServer):
 
 def test_environment_variable_lifts_the_guard(server: SiteServer, icp, monkeypatch):
     monkeypatch.setenv("QUALIFY_ALLOW_PRIVATE_NETWORKS", "1")
-    settings = Settings.resolve().with_fetch(resolver=_loopback("crawl-delay.example")).fetch
+    settings = Settings.resolve().with_fetch(resolver=_loopback("crawl-delay.company")).fetch
     assert settings.allow_private_networks is True
 
 
@@ -201,7 +201,7 @@ def test_gateway_mode_never_resolves_target_names(server: SiteServer, make_quali
     qualify = make_qualifier(
         FetchSettings(fetch_via=server.fetch_via, resolver=_loopback(calls=calls), host_delay=0.0)
     )
-    assert qualify("acme-freight.example", icp)["verdict"] == "qualified"
+    assert qualify("acme-freight.company", icp)["verdict"] == "qualified"
     assert calls == []
 
 
@@ -220,7 +220,7 @@ def test_proxy_environment_is_ignored(monkeypatch):
         ("Acme.COM.", "acme.com"),
         ("https://www.acme.co.uk/about", "www.acme.co.uk"),
         ("bücher.de", "xn--bcher-kva.de"),
-        ("acme-freight.example", "acme-freight.example"),
+        ("acme-freight.company", "acme-freight.company"),
     ],
 )
 def test_domains_are_normalised(raw, expected):
@@ -239,4 +239,4 @@ def test_domains_that_are_not_public_hostnames(raw):
 def test_same_site_uses_the_public_suffix_list():
     assert domains.same_site("www.acme.co.uk", "shop.acme.co.uk")
     assert not domains.same_site("acme.co.uk", "other.co.uk")
-    assert domains.registrable_domain("jobs.acme-freight.example") == "acme-freight.example"
+    assert domains.registrable_domain("jobs.acme-freight.company") == "acme-freight.company"

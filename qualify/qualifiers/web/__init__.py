@@ -22,9 +22,17 @@ compact summary) and ``signals`` (everything extracted, JSON-serialisable).
 Failures: transient ones (dns_temporary, timeout, connect_failed, http_429 with its
 Retry-After, http_5xx) raise :class:`qualify.errors.TransientError`. Permanent fetch
 outcomes are results: verdict ``unknown`` with ``error`` set (dns_nxdomain, tls_invalid,
-http_4xx, bot_wall, non_html, too_large, redirect_loop, robots_disallowed, thin_content,
-blocked_private_address), or ``unqualified`` for parked_domain. A domain that is not a
-valid public hostname raises ``PermanentError(code="invalid_input")``.
+http_4xx, bot_wall, non_html, too_large, redirect_loop, robots_disallowed,
+robots_unavailable, thin_content, blocked_private_address), or ``unqualified`` for
+parked_domain. A domain that is not a valid public hostname raises
+``PermanentError(code="invalid_input")``.
+
+A failure that may be our own network's rather than the site's (a name that did not
+resolve, a connection that was not made, a TLS handshake that failed) is raised as
+:class:`qualify.errors.OurSideError` instead (``kind`` lookup, connection or TLS handshake;
+``result`` the unknown result to record if the network proves fine, for dns_nxdomain and
+tls_invalid), so that the worker can tell an outage from a dead site. ``probe(error)``
+answers whether the network works again (see :meth:`Fetcher.probe`).
 
 Configuration: :class:`qualify.settings.FetchSettings`, which ``Settings.resolve`` reads
 from the environment (the CLI's ``--fetch-via`` and ``--allow-private-networks`` override):
@@ -35,6 +43,10 @@ from the environment (the CLI's ``--fetch-via`` and ``--allow-private-networks``
 - ``QUALIFY_ALLOW_PRIVATE_NETWORKS=1``: lift the SSRF guard (private, loopback,
   link-local ... addresses become fetchable).
 - ``QUALIFY_USER_AGENT``: replace the default User-Agent (add your contact address).
+- ``QUALIFY_DNS``: the DNS servers to ask (``127.0.0.1:5353``, comma-separated); default
+  the system's. ``QUALIFY_CANARY``: a ``host[:port]`` the outage probe must reach.
+- ``QUALIFY_PER_IP_CONNECTIONS``: open connections to one IP address at most (default 4).
+- ``QUALIFY_CA_BUNDLE``: a PEM file of certificate authorities to trust instead of certifi's.
 
 Gateway protocol (for scraping or rendering services, and the tests): the qualifier sends
 ``GET <template with {url}>`` with its usual headers, one request per target URL,
@@ -57,7 +69,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from qualify.errors import ICPError, PermanentError, TransientError
+from qualify.errors import ICPError, OurSideError, PermanentError, TransientError
 from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.qualifiers.web import codes, site_signals
 from qualify.qualifiers.web.codes import FetchError
@@ -170,11 +182,41 @@ class WebQualifier:
             try:
                 signals = crawl(host, visit)
             except FetchError as exc:
-                raise TransientError(
-                    f"{host}: {exc.message}", code=exc.code, retry_after=exc.retry_after
-                ) from None
+                raise self._failure(host, exc, normalized) from None
             finally:
                 visit.keep()
-        result = score_normalized(signals, normalized)
-        result["signals"] = signals
-        return result
+                fetcher.release_connections()
+        return _scored(signals, normalized)
+
+    def probe(self, error: OurSideError) -> bool | None:
+        """For the worker's outage breaker: does our network answer again? (See
+        :meth:`Fetcher.probe`; None: cannot tell, try a job.)"""
+        stage = next((s for s, kind in codes.STAGE_KINDS.items() if kind == error.kind), None)
+        if stage is None:
+            return None
+        return self.fetcher.probe(stage, error.subject)
+
+    @staticmethod
+    def _failure(host: str, exc: FetchError, normalized: dict[str, Any]) -> TransientError:
+        message = f"{host}: {exc.message}"
+        if exc.stage is None:
+            return TransientError(message, code=exc.code, retry_after=exc.retry_after)
+        fallback = None
+        if not exc.transient:
+            fallback = _scored(
+                site_signals.failure_signals(host, exc.code, exc.message, exc.url), normalized
+            )
+        return OurSideError(
+            message,
+            code=exc.code,
+            kind=codes.STAGE_KINDS[exc.stage],
+            subject=host,
+            result=fallback,
+            retry_after=exc.retry_after,
+        )
+
+
+def _scored(signals: dict[str, Any], normalized: dict[str, Any]) -> dict[str, Any]:
+    result = score_normalized(signals, normalized)
+    result["signals"] = signals
+    return result

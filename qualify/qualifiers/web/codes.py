@@ -18,13 +18,14 @@ NON_HTML = "non_html"
 TOO_LARGE = "too_large"
 REDIRECT_LOOP = "redirect_loop"
 ROBOTS_DISALLOWED = "robots_disallowed"
+ROBOTS_UNAVAILABLE = "robots_unavailable"
 THIN_CONTENT = "thin_content"
 
 ALL = frozenset(
     {
         INVALID_INPUT, BLOCKED_PRIVATE_ADDRESS, DNS_NXDOMAIN, DNS_TEMPORARY, CONNECT_FAILED,
         TIMEOUT, TLS_INVALID, HTTP_429, HTTP_5XX, HTTP_4XX, BOT_WALL, PARKED_DOMAIN, NON_HTML,
-        TOO_LARGE, REDIRECT_LOOP, ROBOTS_DISALLOWED, THIN_CONTENT,
+        TOO_LARGE, REDIRECT_LOOP, ROBOTS_DISALLOWED, ROBOTS_UNAVAILABLE, THIN_CONTENT,
     }
 )  # fmt: skip
 
@@ -37,17 +38,43 @@ GATEWAY_REPORTABLE = frozenset(
 )
 
 
+# The step of a fetch that failed, for failures that may be our own network's rather than
+# the site's: the worker's outage breaker counts them (see qualify.errors.OurSideError).
+DNS = "dns"
+CONNECT = "connect"
+TLS = "tls"
+# How the breaker counts each step's failures ("19 of the last 20 lookups failed").
+STAGE_KINDS = {DNS: "lookup", CONNECT: "connection", TLS: "TLS handshake"}
+# A gateway's report of what failed on its side of the fetch.
+GATEWAY_STAGES = {
+    DNS_NXDOMAIN: DNS, DNS_TEMPORARY: DNS, CONNECT_FAILED: CONNECT, TLS_INVALID: TLS,
+}  # fmt: skip
+
+
 class FetchError(Exception):
-    """One fetch failed with a taxonomy code; whether it is transient follows from the code."""
+    """One fetch failed with a taxonomy code; whether it is transient follows from the code.
+
+    ``stage`` (dns, connect, tls) is set when the failure could be our own network's: a
+    name that did not resolve, a connection that was not made. ``sent`` is False when the
+    request never reached the server (no connection, no handshake)."""
 
     def __init__(
-        self, code: str, message: str, *, url: str | None = None, retry_after: float | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        url: str | None = None,
+        retry_after: float | None = None,
+        stage: str | None = None,
+        sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.url = url
         self.retry_after = retry_after
+        self.stage = stage
+        self.sent = sent
 
     @property
     def transient(self) -> bool:

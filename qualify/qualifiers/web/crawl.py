@@ -1,9 +1,10 @@
 """Visit one domain: find a working homepage, read up to three same-site pages, merge.
 
 Permanent outcomes (parked, bot wall, 4xx, ...) come back as failure signals; transient
-ones are raised as FetchError for the qualifier to turn into TransientError. Every page is
-read through the :class:`~qualify.qualifiers.web.visit.Visit`, which takes a kept copy when
-the run allows one and fetches otherwise.
+ones, and those that may be our own network's (a FetchError with a ``stage``: the name did
+not resolve, no connection could be made), are raised as FetchError for the qualifier. Every
+page is read through the :class:`~qualify.qualifiers.web.visit.Visit`, which takes a kept
+copy when the run allows one and fetches otherwise.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def fetch_homepage(domain: str, visit: Visit) -> ReadPage:
             errors.append(exc)
             if exc.code in _DNS:
                 dead_hosts.add(host)  # the other scheme would fail the same lookup
+            if exc.code == codes.DNS_TEMPORARY and host == domain:
+                # The zone's servers did not answer; www. lives in the same zone.
+                dead_hosts.add(f"www.{domain}")
             if exc.code not in _FALL_THROUGH:
                 break
     raise _best_error(errors)
@@ -92,11 +96,12 @@ def _plan(nav: dict[str, str], home_url: str) -> list[tuple[str, str]]:
 
 
 def crawl(domain: str, visit: Visit) -> dict[str, Any]:
-    """Signals for ``domain``; raises FetchError only for transient failures."""
+    """Signals for ``domain``; raises FetchError for transient failures and for those that
+    may be our network's (``stage`` set)."""
     try:
         home = fetch_homepage(domain, visit)
     except FetchError as exc:
-        if exc.transient:
+        if exc.transient or exc.stage is not None:
             raise
         return site_signals.failure_signals(domain, exc.code, exc.message, exc.url)
 

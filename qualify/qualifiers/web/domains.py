@@ -13,10 +13,10 @@ from qualify.qualifiers.web.netguard import parse_ip
 def input_domain(raw: str) -> str:
     """A domain as the web qualifier reads it, whether the domain it is asked about or an
     ICP's ``exclude_domains``: normalised like a domain list's, but ``www.`` stays (a host
-    of its own here), a bare ``host:port`` is refused, and reserved test names pass (the
-    test fixtures use them). Raises :class:`qualify.domains.InvalidDomain` (a ValueError).
+    of its own here) and a bare ``host:port`` is refused. Raises
+    :class:`qualify.domains.InvalidDomain` (a ValueError).
     """
-    return normalise(raw, keep_www=True, allow_test_names=True, allow_port=False)
+    return normalise(raw, keep_www=True, allow_port=False)
 
 
 @lru_cache(maxsize=8192)

@@ -1,6 +1,6 @@
 """Safe, polite fetching of one URL: redirects re-validated hop by hop, robots.txt,
-per-host pacing, a cap on requests in flight (per qualifier, shared by its threads),
-bounded time and size.
+per-host and per-IP pacing, a cap on open connections per IP and on requests in flight (per
+qualifier, shared by its threads), bounded time and size.
 
 Every failure becomes a :class:`~qualify.qualifiers.web.codes.FetchError` with a code from
 the taxonomy; nothing here decides whether a domain qualifies.
@@ -9,7 +9,7 @@ the taxonomy; nothing here decides whether a domain qualifies.
 from __future__ import annotations
 
 import email.utils
-import itertools
+import logging
 import ssl
 import threading
 import time
@@ -28,10 +28,18 @@ from qualify.qualifiers.web.body import (
     decode_text,
 )
 from qualify.qualifiers.web.codes import FetchError
-from qualify.qualifiers.web.netguard import check_url
-from qualify.qualifiers.web.polite import HostThrottle, TTLCache
-from qualify.qualifiers.web.transport import make_client
+from qualify.qualifiers.web.netguard import check_url, parse_ip
+from qualify.qualifiers.web.polite import ConnectionSlots, HostThrottle, IpPacing, TTLCache
+from qualify.qualifiers.web.probe import network_answers
+from qualify.qualifiers.web.resolver import DnsResolver
+from qualify.qualifiers.web.transport import (
+    GuardedTransport,
+    make_client,
+    make_ssl_context,
+)
 from qualify.settings import FetchSettings
+
+log = logging.getLogger("qualify.web")
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ERROR_BODY_LIMIT = 64 * 1024  # enough to recognise a bot wall
@@ -39,7 +47,13 @@ ROBOTS_LIMIT = 512 * 1024  # RFC 9309 asks crawlers to parse at least 500 KiB
 MAX_RETRY_AFTER = 86_400.0
 GATEWAY_ERROR_HEADER = "x-qualify-error"
 # The product token robots.txt groups are matched against.
-ROBOTS_AGENT = "qualify"
+ROBOTS_AGENT = robots.AGENT
+# The longest a request waits its turn at a shared address (its connection slots and its
+# spacing). Not counted against the domain's deadline: queueing politely behind the other
+# domains of one host is not the site being slow.
+MAX_POLITE_WAIT = 120.0
+# Answers that mean "too much, slow down" for the whole address.
+_PUSH_BACK = (429, 503)
 
 _ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 
@@ -117,14 +131,24 @@ def _has_ssl_cause(exc: BaseException) -> bool:
 
 
 def _classify_exception(exc: Exception, url: str, via_gateway: bool) -> FetchError:
+    """The taxonomy error for what httpx raised. Every failure of the connection itself
+    (refused, unreachable, reset, timed out, a TLS handshake that failed) carries a stage:
+    that is what an outage of our own network looks like, to the gateway as much as to a
+    site. A pool timeout is our own queue, not the network."""
     peer = "the gateway" if via_gateway else urlsplit(url).hostname
+    connecting = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
     if isinstance(exc, httpx.TimeoutException):
-        return FetchError(codes.TIMEOUT, f"timed out talking to {peer}", url=url)
+        message = f"timed out {'connecting to' if connecting else 'talking to'} {peer}"
+        stage = None if isinstance(exc, httpx.PoolTimeout) else codes.CONNECT
+        return FetchError(codes.TIMEOUT, message, url=url, stage=stage, sent=not connecting)
     if isinstance(exc, httpx.ConnectError) and not via_gateway and _has_ssl_cause(exc):
-        return FetchError(codes.TLS_INVALID, f"TLS handshake with {peer} failed: {exc}", url=url)
+        message = f"TLS handshake with {peer} failed: {exc}"
+        return FetchError(codes.TLS_INVALID, message, url=url, stage=codes.TLS, sent=False)
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return FetchError(codes.BLOCKED_PRIVATE_ADDRESS, f"refused URL {url!r}: {exc}", url=url)
-    return FetchError(codes.CONNECT_FAILED, f"connection to {peer} failed: {exc}", url=url)
+    message = f"connection to {peer} failed: {exc}"
+    stage = codes.CONNECT if isinstance(exc, httpx.TransportError) else None
+    return FetchError(codes.CONNECT_FAILED, message, url=url, stage=stage, sent=not connecting)
 
 
 def _status_error(response: Response, what: str = "") -> FetchError:
@@ -143,11 +167,13 @@ def _status_error(response: Response, what: str = "") -> FetchError:
     return FetchError(codes.HTTP_4XX, f"{label}HTTP {status}", url=url)
 
 
-_THREADS_PER_CLIENT = 16
-
-
 class Fetcher:
-    """Shared by all threads of one qualifier; all mutable state is thread-safe."""
+    """Shared by all threads of one qualifier; all mutable state is thread-safe.
+
+    Each thread gets its own HTTP client holding one connection at most (one pool per
+    thread: no thread waits on another's lock, and a thread never holds two connection
+    slots of one address). ``release_connections`` closes the calling thread's connection,
+    for when it is done with a domain."""
 
     def __init__(
         self,
@@ -159,16 +185,18 @@ class Fetcher:
         self.settings = settings
         self._clock = clock
         self._sleep = sleep
-        # Several clients, each shared by a few threads: one httpcore pool serving a hundred
-        # threads spends more CPU under its lock than on the requests themselves.
-        shards = max(1, -(-settings.max_concurrent_fetches // _THREADS_PER_CLIENT))
-        self._clients: list[httpx.Client | None] = [None] * shards
+        self._ssl_context = make_ssl_context(settings)
+        self._clients: list[httpx.Client] = []
+        self._generation = 0
         self._client_lock = threading.Lock()
         self._local = threading.local()
-        self._next_shard = itertools.count()
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_fetches)
         self._throttle = HostThrottle(clock)
-        self._robots: TTLCache[robots.RobotsRules] = TTLCache(max_entries=4096, ttl=3600.0)
+        self._robots: TTLCache[robots.RobotsRules] = TTLCache(4096, ttl=3600.0, clock=clock)
+        #: How names become addresses (direct mode): with a timeout, TTLs and a cache.
+        self.resolver = DnsResolver(settings, clock=clock, upstream=settings.resolver)
+        self._connections = ConnectionSlots(settings.per_ip_connections, clock)
+        self._ip_pacing = IpPacing(settings.per_ip_delay, settings.max_ip_delay, clock)
 
     @property
     def via_gateway(self) -> bool:
@@ -176,32 +204,62 @@ class Fetcher:
 
     @property
     def client(self) -> httpx.Client:
-        """This thread's client (threads are spread over the clients round-robin)."""
-        shard = getattr(self._local, "shard", None)
-        if shard is None:
-            shard = self._local.shard = next(self._next_shard) % len(self._clients)
-        client = self._clients[shard]
-        if client is None:
-            with self._client_lock:
-                client = self._clients[shard]
-                if client is None:
-                    per_client = -(-self.settings.max_concurrent_fetches // len(self._clients))
-                    client = self._clients[shard] = make_client(self.settings, per_client)
+        """This thread's client, made on its first request."""
+        if getattr(self._local, "generation", None) == self._generation:
+            client: httpx.Client = self._local.client
+            return client
+        client = make_client(
+            self.settings,
+            1,
+            ssl_context=self._ssl_context,
+            resolver=self.resolver.resolve,
+            slots=None if self.via_gateway else self._connections,
+        )
+        with self._client_lock:
+            self._clients.append(client)
+            self._local.generation = self._generation
+        self._local.client = client
         return client
 
     def close(self) -> None:
         with self._client_lock:
-            for shard, client in enumerate(self._clients):
-                if client is not None:
-                    client.close()
-                    self._clients[shard] = None
+            clients, self._clients = self._clients, []
+            self._generation += 1
+        for client in clients:
+            client.close()
+        stats = self.resolver.stats
+        if stats.lookups:
+            log.info(
+                "DNS: %d lookups in %.1fs (%.1f ms each), %d failed; %d answers from the cache",
+                stats.lookups, stats.seconds, 1000 * stats.seconds / stats.lookups,
+                stats.failed, stats.cached,
+            )  # fmt: skip
+
+    def release_connections(self) -> None:
+        """Close this thread's connection (direct mode), so that it holds no address's slot
+        while it works on something else. A gateway's connection is kept."""
+        if self.via_gateway or getattr(self._local, "generation", None) != self._generation:
+            return
+        transport = getattr(self._local.client, "_transport", None)
+        if isinstance(transport, GuardedTransport):
+            transport.drop_connections()
 
     def new_deadline(self) -> float:
-        """The wall-clock deadline for one domain starting now."""
+        """The wall-clock deadline for one domain starting now (this thread's)."""
+        self._local.waited = 0.0
         return self._clock() + self.settings.deadline
 
     def remaining(self, deadline: float) -> float:
-        return deadline - self._clock()
+        """Seconds left before ``deadline``, not counting the time this thread spent
+        waiting its turn at a shared address since the deadline was made."""
+        return deadline + getattr(self._local, "waited", 0.0) - self._clock()
+
+    def probe(self, stage: str, subject: str | None) -> bool | None:
+        """Whether our network answers again, for the worker's outage breaker (see
+        :func:`qualify.qualifiers.web.probe.network_answers`); None: cannot tell."""
+        if self.via_gateway:
+            return None
+        return network_answers(self.settings, self.resolver, stage, subject)
 
     # -- public ------------------------------------------------------------------------
 
@@ -240,9 +298,11 @@ class Fetcher:
         if 200 <= status < 300:
             rules = robots.parse(text, ROBOTS_AGENT)
         elif status == 429 or (status >= 500 and not walls.detect_bot_wall(status, {}, text)):
-            # RFC 9309: an unreachable robots.txt means "assume disallowed" for now, so the
-            # domain waits for a retry instead of being crawled.
-            raise _status_error(response, what="robots.txt")
+            # RFC 9309 2.3.1.4: a robots.txt the server fails to give means "assume complete
+            # disallow" for now; asked again after robots_error_ttl, not once per page.
+            rules = robots.unavailable(f"robots.txt answered HTTP {status}")
+            self._robots.put_for(origin, rules, self.settings.robots_error_ttl)
+            return rules
         else:
             rules = robots.ALLOW_ALL  # 4xx (or a challenge page): no rules to follow
         self._robots.put(origin, rules)
@@ -261,6 +321,9 @@ class Fetcher:
                 rules = self.robots_rules(url, deadline)
                 parts = urlsplit(url)
                 path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                if rules.unavailable is not None:
+                    message = f"{rules.unavailable}: everything is disallowed for now (RFC 9309)"
+                    raise FetchError(codes.ROBOTS_UNAVAILABLE, message, url=url)
                 if not rules.allowed(path):
                     raise FetchError(
                         codes.ROBOTS_DISALLOWED, f"robots.txt disallows {path}", url=url
@@ -285,27 +348,59 @@ class Fetcher:
     def _exchange(
         self, url: str, deadline: float, *, kind: str, crawl_delay: float | None
     ) -> Response:
+        host = urlsplit(url).hostname or ""
         if kind != "robots":
             # Pacing spaces the pages we request; robots.txt, asked once per site before its
             # first page, does not hold that page back by a whole host delay.
-            self._pace(url, deadline, crawl_delay)
+            self._pace(url, host, deadline, crawl_delay)
+        address = None if self.via_gateway else self._space_address(url, host)
         remaining = self.remaining(deadline)
         if remaining <= 0 or not self._slots.acquire(timeout=remaining):
             raise FetchError(codes.TIMEOUT, "deadline passed waiting for a fetch slot", url=url)
         try:
-            return self._send(url, deadline, kind)
+            response = self._send(url, deadline, kind)
+        except FetchError as exc:
+            if address is not None and not exc.sent:
+                self._ip_pacing.unused(address)
+            raise
         finally:
             self._slots.release()
+        if address is not None:
+            if response.status in _PUSH_BACK:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                spacing = self._ip_pacing.pushed_back(address, retry_after)
+                log.debug("%s answered %d: requests to it now %.1fs apart", address,
+                          response.status, spacing)  # fmt: skip
+            else:
+                self._ip_pacing.answered(address)
+        return response
 
-    def _pace(self, url: str, deadline: float, crawl_delay: float | None) -> None:
-        host = urlsplit(url).hostname or ""
+    def _pace(self, url: str, host: str, deadline: float, crawl_delay: float | None) -> None:
         honoured = min(crawl_delay or 0.0, self.settings.max_crawl_delay)
         delay = max(self.settings.host_delay, honoured)
-        wait = self._throttle.reserve(host, delay, latest=deadline)
+        wait = self._throttle.reserve(host, delay, latest=self._clock() + self.remaining(deadline))
         if wait is None:
             raise FetchError(codes.TIMEOUT, f"pacing for {host} would pass the deadline", url=url)
         if wait > 0:
             self._sleep(wait)
+
+    def _space_address(self, url: str, host: str) -> str:
+        """Wait for this request's turn at the address ``host`` resolves to (the one the
+        connection will go to first); returns the address."""
+        ip = parse_ip(host)
+        try:
+            address = str(ip) if ip is not None else self.resolver.resolve(host)[0]
+        except FetchError as exc:
+            exc.url = exc.url or url
+            raise
+        wait = self._ip_pacing.reserve(address, latest=self._clock() + MAX_POLITE_WAIT)
+        if wait is None:
+            message = f"{address} is asked to wait over {MAX_POLITE_WAIT:.0f}s between requests"
+            raise FetchError(codes.TIMEOUT, message, url=url)
+        if wait > 0:
+            self._sleep(wait)
+            self._local.waited = getattr(self._local, "waited", 0.0) + wait
+        return address
 
     def _send(self, url: str, deadline: float, kind: str) -> Response:
         settings = self.settings
@@ -323,14 +418,23 @@ class Fetcher:
             "Accept": _ACCEPT_HTML if kind == "page" else "text/plain,*/*;q=0.5",
             "Accept-Encoding": ACCEPT_ENCODING,
         }
+        client = self.client
+        transport = getattr(client, "_transport", None)
+        backend = transport.backend if isinstance(transport, GuardedTransport) else None
+        if backend is not None:
+            backend.slot_wait = MAX_POLITE_WAIT
         try:
-            with self.client.stream("GET", target, headers=headers, timeout=timeout) as r:
+            with client.stream("GET", target, headers=headers, timeout=timeout) as r:
                 return self._read(url, r, deadline, kind)
         except FetchError as exc:
             exc.url = exc.url or url
             raise
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _classify_exception(exc, url, self.via_gateway) from None
+        finally:
+            if backend is not None and backend.waited:
+                self._local.waited = getattr(self._local, "waited", 0.0) + backend.waited
+                backend.waited = 0.0
 
     def _read(self, url: str, r: httpx.Response, deadline: float, kind: str) -> Response:
         headers = {k.lower(): v for k, v in r.headers.items() if k.lower() != "set-cookie"}
@@ -339,7 +443,9 @@ class Fetcher:
         if self.via_gateway:
             reported = headers.get(GATEWAY_ERROR_HEADER, "").strip().lower()
             if reported in codes.GATEWAY_REPORTABLE:
-                raise FetchError(reported, f"gateway reports {reported} for {url}", url=url)
+                stage = codes.GATEWAY_STAGES.get(reported)
+                message = f"gateway reports {reported} for {url}"
+                raise FetchError(reported, message, url=url, stage=stage)
         if 300 <= r.status_code < 400 and headers.get("location"):
             response.location = headers["location"]
             return response
@@ -365,7 +471,7 @@ class Fetcher:
             return response
         try:
             for chunk in r.iter_raw():
-                if self._clock() > deadline:
+                if self.remaining(deadline) < 0:
                     raise FetchError(codes.TIMEOUT, "deadline passed while reading", url=url)
                 if not decoder.feed(chunk):
                     if strict:

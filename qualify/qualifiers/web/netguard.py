@@ -86,8 +86,11 @@ def is_public_ip(address: str | IPAddress) -> bool:
 
 def parse_ip(host: str) -> IPAddress | None:
     """The address if ``host`` is an IP literal (brackets allowed), else None."""
+    literal = host.strip("[]")
+    if not literal or (":" not in literal and not literal[-1].isdigit()):
+        return None  # a name (its last label has a letter): no exception to pay for
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(literal)
     except ValueError:
         return None
 
@@ -187,24 +190,37 @@ _NXDOMAIN_ERRNOS = {
 }
 
 
+def classify_resolver_error(host: str, exc: BaseException) -> FetchError:
+    """The taxonomy error for what a resolver callable raised."""
+    if isinstance(exc, FetchError):
+        return exc
+    if isinstance(exc, socket.gaierror):
+        code = codes.DNS_NXDOMAIN if exc.errno in _NXDOMAIN_ERRNOS else codes.DNS_TEMPORARY
+        message = f"DNS lookup of {host} failed: {exc.strerror or exc}"
+        return FetchError(code, message, stage=codes.DNS)
+    if isinstance(exc, KeyError | LookupError):
+        # Injected resolvers (tests, custom setups) signal "no such name" this way.
+        message = f"DNS lookup of {host}: no such name"
+        return FetchError(codes.DNS_NXDOMAIN, message, stage=codes.DNS)
+    return FetchError(codes.DNS_TEMPORARY, f"DNS lookup of {host} failed: {exc}", stage=codes.DNS)
+
+
 def resolve_public(host: str, resolver: Resolver | None, *, allow_private: bool) -> list[str]:
-    """Resolve ``host`` and return its addresses, all checked; raises a classified FetchError."""
+    """Resolve ``host`` and return its addresses, all checked; raises a classified FetchError.
+
+    ``resolver`` is the fetcher's (:class:`~qualify.qualifiers.web.resolver.DnsResolver`, or
+    one injected through the settings); it may raise FetchError itself."""
     ip = parse_ip(host)
     if ip is not None:
         addresses = [str(ip)]
     else:
         try:
             addresses = [str(a) for a in (resolver or system_resolver)(host)]
-        except socket.gaierror as exc:
-            code = codes.DNS_NXDOMAIN if exc.errno in _NXDOMAIN_ERRNOS else codes.DNS_TEMPORARY
-            raise FetchError(code, f"DNS lookup of {host} failed: {exc.strerror or exc}") from None
-        except (KeyError, LookupError):
-            # Injected resolvers (tests, custom setups) signal "no such name" this way.
-            raise FetchError(codes.DNS_NXDOMAIN, f"DNS lookup of {host}: no such name") from None
-        except (TimeoutError, OSError) as exc:
-            raise FetchError(codes.DNS_TEMPORARY, f"DNS lookup of {host} failed: {exc}") from None
+        except (FetchError, socket.gaierror, LookupError, OSError) as exc:
+            raise classify_resolver_error(host, exc) from None
         if not addresses:
-            raise FetchError(codes.DNS_NXDOMAIN, f"DNS lookup of {host}: no addresses")
+            message = f"DNS lookup of {host}: no addresses"
+            raise FetchError(codes.DNS_NXDOMAIN, message, stage=codes.DNS)
     if not allow_private:
         blocked = [a for a in addresses if not is_public_ip(a)]
         if blocked:

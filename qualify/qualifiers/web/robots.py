@@ -1,93 +1,75 @@
-"""robots.txt per RFC 9309: group selection by product token, longest match wins.
+"""robots.txt per RFC 9309, read by protego: longest match wins, allow wins a tie,
+``*`` and ``$`` patterns, percent-encoding normalised on both sides (``/%7Ejoe`` is
+``/~joe``; ``/a%2Fb`` is not ``/a/b``).
 
-The standard library's parser uses first-match order and ignores ``*`` and ``$``, which
-gets real-world files wrong, hence this small one.
+One thing is done here before protego sees the file: choosing the group. RFC 9309 2.2.1
+matches a crawler's *product token* case-insensitively against the token a ``User-agent``
+line names, which is that line's leading letters, ``_`` and ``-`` (``qualify/1.0`` names
+``qualify``). protego instead looks for the line's whole value inside the crawler's name,
+so ``User-agent: q`` would govern ``qualify`` and ``User-agent: qualify/1.0`` would not.
+Each ``User-agent`` line is therefore rewritten to our token when it names our token, and to
+a token no crawler has otherwise; ``*`` stays. Everything else is protego's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
+from protego import Protego
 
-@lru_cache(maxsize=4096)
-def _compile(pattern: str) -> re.Pattern[str]:
-    anchored = pattern.endswith("$")
-    body = pattern[:-1] if anchored else pattern
-    regex = ".*".join(re.escape(part) for part in body.split("*"))
-    return re.compile(regex + (r"\Z" if anchored else ""))
-
-
-def _match_length(pattern: str, path: str) -> int:
-    """Length of ``pattern`` if it matches ``path`` (its priority), else -1."""
-    if "*" not in pattern and not pattern.endswith("$"):
-        return len(pattern) if path.startswith(pattern) else -1
-    return len(pattern) if _compile(pattern).match(path) else -1
+# Our product token (the User-Agent header is "qualify/<version> (...)").
+AGENT = "qualify"
+# What a group for another crawler is renamed to: no product token contains "~".
+_OTHER = "~other"
+_USER_AGENT_LINE = re.compile(r"^(\s*user[- ]?agent\s*:?\s*)([^#\r\n]*)(.*)$", re.IGNORECASE)
+_TOKEN = re.compile(r"[A-Za-z_-]+")
 
 
 @dataclass(frozen=True)
 class RobotsRules:
-    rules: tuple[tuple[bool, str], ...] = ()  # (allow, path pattern)
+    """What one origin's robots.txt says to us. ``unavailable`` (a reason) disallows
+    everything: the file could not be read (RFC 9309: assume complete disallow)."""
+
+    parser: Protego | None = field(default=None, compare=False)
     crawl_delay: float | None = None
-    notes: tuple[str, ...] = field(default=(), compare=False)
+    unavailable: str | None = None
 
     def allowed(self, path: str) -> bool:
-        if path.startswith("/robots.txt"):
+        """Whether we may fetch ``path`` (with its query) or a whole URL."""
+        if self.unavailable is not None:
+            return path.split("?", 1)[0].endswith("/robots.txt")
+        if self.parser is None:
             return True
-        best_len, best_allow = -1, True
-        for allow, pattern in self.rules:
-            length = _match_length(pattern, path)
-            # Longest match wins; on a tie the least restrictive rule (allow) wins.
-            if length > best_len or (length == best_len and allow and not best_allow):
-                best_len, best_allow = length, allow
-        return best_allow
+        return bool(self.parser.can_fetch(path, AGENT))
 
 
 ALLOW_ALL = RobotsRules()
 
 
-def parse(text: str, agent: str) -> RobotsRules:
-    """Rules that apply to ``agent`` (a product token such as ``qualify``)."""
+def unavailable(reason: str) -> RobotsRules:
+    return RobotsRules(unavailable=reason)
+
+
+def parse(text: str, agent: str = AGENT) -> RobotsRules:
+    """The rules ``text`` gives the crawler whose product token is ``agent``."""
     agent = agent.lower()
-    groups: list[tuple[list[str], list[tuple[bool, str]], list[float]]] = []
-    agents: list[str] = []
-    rules: list[tuple[bool, str]] = []
-    delays: list[float] = []
-    in_rules = False
-    for raw_line in text.splitlines():
-        line = raw_line.split("#", 1)[0].strip()
-        if ":" not in line:
+    parser = Protego.parse(_name_groups(text, agent))
+    delay = parser.crawl_delay(AGENT)
+    return RobotsRules(parser=parser, crawl_delay=None if delay is None else float(delay))
+
+
+def _name_groups(text: str, agent: str) -> str:
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        found = _USER_AGENT_LINE.match(line)
+        if found is None:
             continue
-        key, value = (part.strip() for part in line.split(":", 1))
-        key = key.lower()
-        if key == "user-agent":
-            if in_rules:
-                groups.append((agents, rules, delays))
-                agents, rules, delays, in_rules = [], [], [], False
-            agents.append(value.lower())
-        elif key in ("allow", "disallow"):
-            in_rules = True
-            if value:  # an empty Disallow allows everything: no rule
-                rules.append((key == "allow", value))
-        elif key == "crawl-delay":
-            in_rules = True
-            with contextlib.suppress(ValueError):
-                delays.append(float(value))
-    if agents:
-        groups.append((agents, rules, delays))
-
-    def pick(match: str | None) -> RobotsRules | None:
-        chosen = [
-            g
-            for g in groups
-            if any((a == "*") if match is None else (a != "*" and a in match) for a in g[0])
-        ]
-        if not chosen:
-            return None
-        merged = tuple(r for g in chosen for r in g[1])
-        delay = next((d for g in chosen for d in g[2]), None)
-        return RobotsRules(merged, delay)
-
-    return pick(agent) or pick(None) or ALLOW_ALL
+        prefix, value, rest = found.groups()
+        value = value.strip()
+        if not value or value == "*":
+            continue
+        token = _TOKEN.match(value)
+        named = AGENT if token is not None and token.group().lower() == agent else _OTHER
+        lines[number] = f"{prefix}{named}{rest}"
+    return "\n".join(lines)

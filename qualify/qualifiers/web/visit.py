@@ -30,7 +30,10 @@ COPY_VERSION = 1
 
 # Failures kept like pages: permanent answers of the site. Transient failures are ours or
 # passing, blocked_private_address depends on our own settings, and the rest are not
-# failures of one page.
+# failures of one page. A failure that may be our own network's (a FetchError with a
+# ``stage``: a name that did not resolve, a handshake that failed) is never kept, whatever
+# its code: the outage breaker decides later whether it was the site's, and a copy kept now
+# would replay an outage as a fact in the next run.
 KEPT_FAILURES = frozenset(
     {
         codes.DNS_NXDOMAIN, codes.TLS_INVALID, codes.HTTP_4XX, codes.BOT_WALL, codes.NON_HTML,
@@ -125,7 +128,7 @@ class Visit:
         try:
             page = self.fetcher.fetch_page(url, self.deadline)
         except FetchError as exc:
-            if exc.code in KEPT_FAILURES:
+            if exc.code in KEPT_FAILURES and exc.stage is None:
                 self.fetched.append(
                     PageCopy(url=url, final_url=exc.url, error_code=exc.code, error=exc.message)
                 )

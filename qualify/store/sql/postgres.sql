@@ -437,16 +437,55 @@ UPDATE runs SET status = 'CANCELLED', cancelled = cancelled + %(count)s,
        finished_at = (extract(epoch from clock_timestamp())::double precision)
 WHERE id = %(run_id)s AND status IN ('PENDING', 'PROCESSING');
 
--- requeue_failed_jobs --
-UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL,
+-- retry_candidates --
+-- The finished jobs of a run that `qualify retry` puts back: failed ones (all of them with
+-- %(all_failed)s, else those whose error code is in %(codes)s) and done ones whose result has a
+-- verdict in %(verdicts)s or an error code in %(codes)s (a result's code lives in its extra).
+SELECT j.id, j.state, r.verdict
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.run_id = %(run_id)s
+  AND ((j.state = 'failed'
+        AND (%(all_failed)s OR j.error_code IN (SELECT jsonb_array_elements_text(%(codes)s::jsonb))))
+       OR (j.state = 'done'
+           AND (r.verdict IN (SELECT jsonb_array_elements_text(%(verdicts)s::jsonb))
+                OR (r.extra::jsonb ->> 'error') IN (SELECT jsonb_array_elements_text(%(codes)s::jsonb)))))
+ORDER BY j.id
+FOR UPDATE OF j;
+
+-- archive_outcomes --
+-- How the jobs %(ids)s ended (a result, or a failure), kept as history before they run again.
+INSERT INTO result_history (job_id, run_id, state, verdict, score, reasons, evidence, extra,
+                            worker_id, error_code, error, attempts, finished_at, replaced_at)
+SELECT j.id, j.run_id, j.state, r.verdict, r.score, r.reasons, r.evidence, r.extra,
+       r.worker_id, j.error_code, j.error, j.attempts, j.finished_at, (extract(epoch from clock_timestamp())::double precision)
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint) AND j.state IN ('done', 'failed');
+
+-- delete_results --
+-- Their current results, once archived: a job has at most one result (unique key).
+DELETE FROM results WHERE job_id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint);
+
+-- requeue_finished_jobs --
+-- Back to queued with fresh attempts. A failed job keeps its error code, so that one whose
+-- worker died running it (lease_expired) still runs alone, as a suspect.
+UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL, next_attempt_at = NULL,
+       lease_owner = NULL, lease_expires_at = NULL,
        updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE run_id = %(run_id)s AND state = 'failed'
+WHERE id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint) AND state IN ('done', 'failed')
 RETURNING id;
 
 -- reopen_run --
-UPDATE runs SET failed = failed - %(count)s, status = 'PROCESSING', finished_at = NULL,
+-- The run's counters lose the jobs retried; it is active again.
+UPDATE runs SET completed = completed - %(completed)s, failed = failed - %(failed)s,
+       qualified = qualified - %(qualified)s, unknown = unknown - %(unknown)s,
+       status = 'PROCESSING', finished_at = NULL,
        updated_at = (extract(epoch from clock_timestamp())::double precision)
 WHERE id = %(run_id)s;
+
+-- history_of_job --
+-- Earlier outcomes of one job, oldest first.
+SELECT state, verdict, score, error_code, error, attempts, finished_at, replaced_at
+FROM result_history WHERE job_id = %(job_id)s ORDER BY id;
 
 -- fail_unfinished_jobs --
 -- Giving up on a run: its unfinished jobs fail, except any whose lease is still live.
@@ -480,14 +519,27 @@ WHERE id = %(id)s;
 -- worker_stopped --
 UPDATE workers SET stopped_at = (extract(epoch from clock_timestamp())::double precision),
        heartbeat_at = (extract(epoch from clock_timestamp())::double precision),
-       in_flight = 0, processed = %(processed)s, failed = %(failed)s
+       in_flight = 0, processed = %(processed)s, failed = %(failed)s,
+       paused_reason = NULL, paused_at = NULL, next_probe_at = NULL
+WHERE id = %(id)s;
+
+-- worker_paused --
+-- Paused for an outage (see qualify/worker/outage.py): why, since when (kept from the first
+-- call of a pause), and when it probes next.
+UPDATE workers SET paused_reason = %(reason)s,
+       paused_at = COALESCE(paused_at, (extract(epoch from clock_timestamp())::double precision)),
+       next_probe_at = (extract(epoch from clock_timestamp())::double precision) + %(next_probe_in)s
+WHERE id = %(id)s;
+
+-- worker_resumed --
+UPDATE workers SET paused_reason = NULL, paused_at = NULL, next_probe_at = NULL
 WHERE id = %(id)s;
 
 -- list_workers --
 -- Every worker seen within %(recent)s seconds. A worker heartbeats every lease/3; missing a
 -- whole lease means it is dead or hung.
 SELECT id, hostname, pid, concurrency, lease, version, started_at, heartbeat_at, stopped_at,
-       in_flight, processed, failed,
+       in_flight, processed, failed, paused_reason, paused_at, next_probe_at,
        CASE WHEN stopped_at IS NULL
                  AND heartbeat_at >= (extract(epoch from clock_timestamp())::double precision) - lease
             THEN 1 ELSE 0 END AS alive

@@ -428,16 +428,54 @@ UPDATE runs SET status = 'CANCELLED', cancelled = cancelled + :count,
        finished_at = ((julianday('now') - 2440587.5) * 86400.0)
 WHERE id = :run_id AND status IN ('PENDING', 'PROCESSING');
 
--- requeue_failed_jobs --
-UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL,
+-- retry_candidates --
+-- The finished jobs of a run that `qualify retry` puts back: failed ones (all of them with
+-- :all_failed, else those whose error code is in :codes) and done ones whose result has a
+-- verdict in :verdicts or an error code in :codes (a result's code lives in its extra).
+SELECT j.id, j.state, r.verdict
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.run_id = :run_id
+  AND ((j.state = 'failed'
+        AND (:all_failed OR j.error_code IN (SELECT value FROM json_each(:codes))))
+       OR (j.state = 'done'
+           AND (r.verdict IN (SELECT value FROM json_each(:verdicts))
+                OR json_extract(r.extra, '$.error') IN (SELECT value FROM json_each(:codes)))))
+ORDER BY j.id;
+
+-- archive_outcomes --
+-- How the jobs :ids ended (a result, or a failure), kept as history before they run again.
+INSERT INTO result_history (job_id, run_id, state, verdict, score, reasons, evidence, extra,
+                            worker_id, error_code, error, attempts, finished_at, replaced_at)
+SELECT j.id, j.run_id, j.state, r.verdict, r.score, r.reasons, r.evidence, r.extra,
+       r.worker_id, j.error_code, j.error, j.attempts, j.finished_at, ((julianday('now') - 2440587.5) * 86400.0)
+FROM jobs j LEFT JOIN results r ON r.job_id = j.id
+WHERE j.id IN (SELECT value FROM json_each(:ids)) AND j.state IN ('done', 'failed');
+
+-- delete_results --
+-- Their current results, once archived: a job has at most one result (unique key).
+DELETE FROM results WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- requeue_finished_jobs --
+-- Back to queued with fresh attempts. A failed job keeps its error code, so that one whose
+-- worker died running it (lease_expired) still runs alone, as a suspect.
+UPDATE jobs SET state = 'queued', attempts = 0, finished_at = NULL, next_attempt_at = NULL,
+       lease_owner = NULL, lease_expires_at = NULL,
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE run_id = :run_id AND state = 'failed'
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('done', 'failed')
 RETURNING id;
 
 -- reopen_run --
-UPDATE runs SET failed = failed - :count, status = 'PROCESSING', finished_at = NULL,
+-- The run's counters lose the jobs retried; it is active again.
+UPDATE runs SET completed = completed - :completed, failed = failed - :failed,
+       qualified = qualified - :qualified, unknown = unknown - :unknown,
+       status = 'PROCESSING', finished_at = NULL,
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
 WHERE id = :run_id;
+
+-- history_of_job --
+-- Earlier outcomes of one job, oldest first.
+SELECT state, verdict, score, error_code, error, attempts, finished_at, replaced_at
+FROM result_history WHERE job_id = :job_id ORDER BY id;
 
 -- fail_unfinished_jobs --
 -- Giving up on a run: its unfinished jobs fail, except any whose lease is still live.
@@ -471,14 +509,27 @@ WHERE id = :id;
 -- worker_stopped --
 UPDATE workers SET stopped_at = ((julianday('now') - 2440587.5) * 86400.0),
        heartbeat_at = ((julianday('now') - 2440587.5) * 86400.0),
-       in_flight = 0, processed = :processed, failed = :failed
+       in_flight = 0, processed = :processed, failed = :failed,
+       paused_reason = NULL, paused_at = NULL, next_probe_at = NULL
+WHERE id = :id;
+
+-- worker_paused --
+-- Paused for an outage (see qualify/worker/outage.py): why, since when (kept from the first
+-- call of a pause), and when it probes next.
+UPDATE workers SET paused_reason = :reason,
+       paused_at = COALESCE(paused_at, ((julianday('now') - 2440587.5) * 86400.0)),
+       next_probe_at = ((julianday('now') - 2440587.5) * 86400.0) + :next_probe_in
+WHERE id = :id;
+
+-- worker_resumed --
+UPDATE workers SET paused_reason = NULL, paused_at = NULL, next_probe_at = NULL
 WHERE id = :id;
 
 -- list_workers --
 -- Every worker seen within :recent seconds. A worker heartbeats every lease/3; missing a
 -- whole lease means it is dead or hung.
 SELECT id, hostname, pid, concurrency, lease, version, started_at, heartbeat_at, stopped_at,
-       in_flight, processed, failed,
+       in_flight, processed, failed, paused_reason, paused_at, next_probe_at,
        CASE WHEN stopped_at IS NULL
                  AND heartbeat_at >= ((julianday('now') - 2440587.5) * 86400.0) - lease
             THEN 1 ELSE 0 END AS alive
