@@ -180,18 +180,21 @@ class Qualify:
         *,
         settings: Settings | None = None,
         create: bool = True,
+        read_only: bool = False,
     ) -> Qualify:
         """Open the store and queue, applying any migrations the database lacks.
 
         Without ``settings`` they are resolved here (arguments, else the environment:
         ``QUALIFY_DB``/``QUALIFY_QUEUE``, else ``./qualify.db``); with them, ``db`` and
         ``queue`` still override theirs when given. With ``create=False`` a SQLite file
-        that does not exist is an error, not a new database."""
+        that does not exist is an error, not a new database. With ``read_only`` nothing
+        is created, migrated or changed (see :meth:`Store.open`)."""
         if settings is None:
             settings = Settings.resolve(db, queue)
         elif db or queue:
             settings = replace(settings, db=db or settings.db, queue=queue or settings.queue)
-        return cls(Store.open(settings.db, settings.queue, create=create), settings)
+        store = Store.open(settings.db, settings.queue, create=create, read_only=read_only)
+        return cls(store, settings)
 
     def close(self) -> None:
         self.store.close()

@@ -127,10 +127,14 @@ def settings() -> Settings:
 
 
 @contextmanager
-def open_app(*, create: bool = True, with_settings: Settings | None = None) -> Iterator[Qualify]:
+def open_app(
+    *, create: bool = True, read_only: bool = False, with_settings: Settings | None = None
+) -> Iterator[Qualify]:
+    """The store for this command; ``read_only`` for commands that only read (they never
+    create, migrate or change a database)."""
     from qualify.api import Qualify
 
-    app = Qualify.open(settings=with_settings or settings(), create=create)
+    app = Qualify.open(settings=with_settings or settings(), create=create, read_only=read_only)
     try:
         yield app
     finally:

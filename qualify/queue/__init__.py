@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from qualify.queue.storages import QualifySqlStorage
 
 QUEUE_NAME = "qualify"
-# huey's task table in the store's database (see storages.QualifySqlStorage).
-_TASK_TABLE = "huey_task"
 T = TypeVar("T")
 
 
@@ -79,13 +77,11 @@ class SqlJobQueue(JobQueue):
         self.database = database
         self._storage: QualifySqlStorage | None = None
         self._lock = threading.Lock()
-        if not database.table_exists(_TASK_TABLE):
-            # A new database: huey creates its tables now, before a run's statements use them.
-            self._open_storage()
 
     @property
     def storage(self) -> QualifySqlStorage:
-        """huey's storage, opened on first use (its tables exist already)."""
+        """huey's storage, opened on first use (its tables are made by a migration,
+        m011_queue_tables: huey never runs DDL here)."""
         return self._storage or self._open_storage()
 
     def _open_storage(self) -> QualifySqlStorage:
@@ -93,7 +89,9 @@ class SqlJobQueue(JobQueue):
             if self._storage is None:
                 from qualify.queue.storages import QualifySqlStorage
 
-                self._storage = QualifySqlStorage(name=QUEUE_NAME, database=self.database)
+                self._storage = QualifySqlStorage(
+                    name=QUEUE_NAME, database=self.database, create_tables=False
+                )
             return self._storage
 
     @property

@@ -103,6 +103,12 @@ class Database(ABC):
     def has_table(self, name: str) -> bool:
         return bool(self.db.table_exists(name))
 
+    def table_names(self) -> list[str]:
+        return sorted(self.db.get_tables())
+
+    def prepare_for_writes(self) -> None:  # noqa: B027 - a hook, not an abstract method
+        """Settings a store needs before it is written (never run by read-only commands)."""
+
     # -- transactions and time --------------------------------------------------------------
 
     @abstractmethod

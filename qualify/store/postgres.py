@@ -33,6 +33,8 @@ class PostgresDatabase(Database):
         "DOUBLE": "DOUBLE PRECISION",
         "BIGINT": "BIGINT",
         "BLOB": "BYTEA",
+        # huey\'s id columns (peewee\'s AutoField), for its tables (m011).
+        "SERIAL": "SERIAL NOT NULL PRIMARY KEY",
     }
 
     @classmethod

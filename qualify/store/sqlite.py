@@ -25,6 +25,8 @@ class SqliteDatabase(Database):
         "DOUBLE": "REAL",
         "BIGINT": "INTEGER",
         "BLOB": "BLOB",
+        # huey\'s id columns (peewee\'s AutoField), for its tables (m011).
+        "SERIAL": "INTEGER NOT NULL PRIMARY KEY",
     }
 
     def __init__(self, db: peewee.Database, url: str) -> None:
@@ -54,10 +56,21 @@ class SqliteDatabase(Database):
         database = cls(db, path)
         try:
             db.connect(reuse_if_open=True)
-            _use_wal(db)
+            # Reads the file's header (changes nothing): a file that is not SQLite fails here.
+            db.execute_sql("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except peewee.DatabaseError as exc:
             raise ConfigError(f"database {path!r}: not a usable SQLite database ({exc})") from None
         return database
+
+    def prepare_for_writes(self) -> None:
+        """WAL (the file stays so): only once the file is known to be a qualify store, and
+        never for a read-only command."""
+        try:
+            _use_wal(self.db)
+        except peewee.DatabaseError as exc:
+            raise ConfigError(
+                f"database {self.url!r}: not a usable SQLite database ({exc})"
+            ) from None
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -85,7 +98,7 @@ def _path_of(target: str) -> str:
     return path
 
 
-def _use_wal(db: peewee.SqliteDatabase) -> None:
+def _use_wal(db: peewee.Database) -> None:
     """Switch the file to WAL (it stays so). Several processes opening a new file at once can
     find it locked: switching the journal does not wait on the busy timeout, so retry."""
     deadline = time.monotonic() + BUSY_TIMEOUT
