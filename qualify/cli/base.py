@@ -137,8 +137,25 @@ def open_app(
     app = Qualify.open(settings=with_settings or settings(), create=create, read_only=read_only)
     try:
         yield app
+        say_unpushed(app)
     finally:
         app.close()
+
+
+def say_unpushed(app: Qualify) -> None:
+    """The store committed but the queue refused the messages: the command did what it
+    said (exit 0), and running it again would do it twice; say what workers will do."""
+    refused = app.jobs.unpushed
+    if not refused:
+        return
+    from qualify.plural import plural
+
+    count = sum(u.jobs for u in refused)
+    click.echo(
+        f"Warning: committed; the queue refused {plural(count, 'message')} ({refused[-1].reason})."
+        " Workers enqueue them again on their own (reconciler): do not run this again.",
+        err=True,
+    )
 
 
 def command_line(*args: str) -> str:

@@ -44,6 +44,7 @@ from qualify.store.values import (
     Run,
     RunInputs,
     RunPlan,
+    Unpushed,
     WorkerInfo,
 )
 from qualify.store.workers import Workers
@@ -126,6 +127,7 @@ __all__ = [
     "RunStatus",
     "Runs",
     "Store",
+    "Unpushed",
     "WorkerInfo",
     "Workers",
     "open_database",

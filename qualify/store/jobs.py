@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from qualify.crashpoints import crash_point
+from qualify.errors import BackendUnavailable
 from qualify.queue import MESSAGE_PREFIX, QUEUE_NAME, JobQueue
 from qualify.store.database import Database, json_array, json_ids
 from qualify.store.values import (
@@ -24,6 +25,7 @@ from qualify.store.values import (
     Recorded,
     RetryReport,
     Round,
+    Unpushed,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ class Jobs:
     def __init__(self, database: Database, queue: JobQueue) -> None:
         self.database = database
         self.queue = queue
+        #: Pushes the queue refused after their change committed (see _push_committed).
+        self.unpushed: list[Unpushed] = []
 
     # -- creating -------------------------------------------------------------------------
 
@@ -72,7 +76,18 @@ class Jobs:
         # finds queued jobs the queue does not hold and enqueues them again.
         crash_point("run.after_commit")
         rows = self.database.rows("queued_jobs_of_run", run_id=run_id)
-        self.queue.push([row["id"] for row in rows])
+        self._push_committed([row["id"] for row in rows])
+
+    def _push_committed(self, job_ids: list[int]) -> None:
+        """Push messages for jobs whose change is committed. A queue that refuses them
+        (out of memory, connection lost) loses messages, not jobs: the reconciler of any
+        worker enqueues them again. The refusal is noted in :attr:`unpushed`, for the
+        command to say so, never raised: the change is done, and trying it again would
+        double it."""
+        try:
+            self.queue.push(job_ids)
+        except BackendUnavailable as exc:
+            self.unpushed.append(Unpushed(len(job_ids), str(exc)))
 
     # -- the worker's path ----------------------------------------------------------------
 
@@ -408,7 +423,7 @@ class Jobs:
             self.queue.push(job_ids)
         else:
             ids = list(job_ids)
-            self.database.after_commit(lambda: self.queue.push(ids))
+            self.database.after_commit(lambda: self._push_committed(ids))
 
     def _count_finished(
         self,

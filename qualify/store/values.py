@@ -363,3 +363,12 @@ class ErrorCount:
     code: str
     count: int
     run_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Unpushed:
+    """Messages the queue refused after their jobs' change had committed: the jobs are
+    queued in the store, and a worker's reconciler enqueues them again."""
+
+    jobs: int
+    reason: str
