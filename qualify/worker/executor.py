@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 
 from qualify import qualifiers
-from qualify.errors import InputError, TransientError
+from qualify.errors import InputError, PermanentError, TransientError
 from qualify.qualifiers import QualifierResult
 from qualify.store import ClaimedJob
 from qualify.worker.context import RunContext
@@ -78,7 +78,8 @@ class Executors:
         flights = state.flights
         with flights.cond:
             flight.executing = False
-            if outcome is None or state.release_now.is_set():
+            # An abandoned job's outcome (job_timeout) was handed in by the heartbeat.
+            if outcome is None or state.release_now.is_set() or flight.abandoned:
                 flights.forget(flight)
             else:
                 flights.outcomes.append((outcome, flight))
@@ -95,3 +96,17 @@ class Executors:
             return qualifiers.check_result(qualifier(job.domain, plan.icp))
         except Exception as exc:
             return exc
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # Raised by the qualifier itself (signals reach the main thread only): it fails
+            # this job and must not end this thread, nor the worker.
+            return PermanentError(
+                f"the qualifier raised {type(exc).__name__}({_args(exc)})",
+                code="qualifier_exited",
+            )
+
+
+def _args(exc: BaseException) -> str:
+    try:
+        return ", ".join(repr(arg) for arg in exc.args)[:100]
+    except Exception:
+        return "..."
