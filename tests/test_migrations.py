@@ -33,6 +33,7 @@ RELEASED = {
     "m009_worker_pause": "a9772283d8cc1a43",
     "m010_result_history": "4157b1ed92c3badd",
     "m011_queue_tables": "2573f204f596ceb5",
+    "m012_claim_numbers": "ce4d3d8b5175ca4f",
 }
 
 

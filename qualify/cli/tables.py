@@ -311,6 +311,8 @@ def job_detail(
     attempts = f"{record.attempts} attempt{'s' if record.attempts != 1 else ''}"
     finished = f", finished {iso(record.finished_at)}" if record.finished_at else ""
     table.add_row("State", f"{record.state} after {attempts}{finished}")
+    if record.recorded_by and record.state in ("done", "failed", "waiting"):
+        table.add_row("Recorded by", f"{record.recorded_by}, attempt {record.attempts}")
     error = error_text(record)
     if error:
         table.add_row("Error", Text(error, style="red"))

@@ -2,8 +2,9 @@
 
 Each method is one transaction that moves jobs along DESIGN.md's state machine and keeps the
 run's counters and status in step. Worker-side changes are *fenced*: they only apply while the
-caller still holds the lease, identified by ``(lease_owner, attempts)`` so that a worker whose
-lease was taken away (even if the same worker later claimed the job again) changes nothing.
+caller still holds the lease, identified by ``(lease_owner, claims)`` (a claim number that only
+grows) so that a worker whose lease was taken away (even if the same worker later claimed the
+job again) changes nothing.
 The statements themselves are named queries (``qualify/store/sql``).
 """
 
@@ -228,7 +229,7 @@ class Jobs:
 
     def _record_error(self, outcome: Outcome) -> bool:
         job = outcome.job
-        fence = {"id": job.id, "owner": job.owner, "attempts": job.attempts}
+        fence = {"id": job.id, "owner": job.owner, "claim": job.claim}
         error = {"code": outcome.error_code, "message": outcome.error}
         if outcome.retry_in is not None:
             return (
@@ -447,10 +448,10 @@ class Jobs:
 
 def _fences(jobs: Iterable[ClaimedJob]) -> dict[str, str]:
     """The fencing tokens of ``jobs`` for the fenced queries: per lease owner (a worker's
-    round has one), a JSON object {job id: attempts}."""
+    round has one), a JSON object {job id: claim number}."""
     per_owner: defaultdict[str, list[str]] = defaultdict(list)
     for job in jobs:
-        per_owner[job.owner].append(f'"{int(job.id)}":{int(job.attempts)}')
+        per_owner[job.owner].append(f'"{int(job.id)}":{int(job.claim)}')
     return {owner: "{" + ",".join(pairs) + "}" for owner, pairs in per_owner.items()}
 
 

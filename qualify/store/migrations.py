@@ -233,6 +233,18 @@ def m011_queue_tables(database: Database) -> None:
     )
 
 
+def m012_claim_numbers(database: Database) -> None:
+    # claims: how many times the job was claimed, never decremented (attempts is: a job
+    # handed back does not use up an attempt), so (id, claims) fences a worker's changes
+    # even when the same worker claims the same job again. recorded_by: the worker that
+    # recorded the job's last outcome (a result's own worker_id stays on the result).
+    database.run_ddl(
+        "ALTER TABLE jobs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",
+        "UPDATE jobs SET claims = attempts",
+        "ALTER TABLE jobs ADD COLUMN recorded_by TEXT",
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_run_lease_indexes,
@@ -245,6 +257,7 @@ MIGRATIONS: list[Migration] = [
     m009_worker_pause,
     m010_result_history,
     m011_queue_tables,
+    m012_claim_numbers,
 ]
 
 

@@ -123,6 +123,8 @@ class JobRecord:
     #: The cells this job carries from its input row, aligned with the run's
     #: ``RunInputs.columns``; None when it carries nothing (its line was its domain).
     input: list[str] | None = None
+    #: The worker that recorded its outcome (None: none yet, or a lease that expired).
+    recorded_by: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
@@ -197,7 +199,7 @@ LEASE_EXPIRED = "lease_expired"
 
 @dataclass(frozen=True)
 class ClaimedJob:
-    """A job this worker holds: the lease is valid while ``(owner, attempts)`` still match."""
+    """A job this worker holds: the lease is valid while ``(owner, claim)`` still match."""
 
     id: int
     run_id: int
@@ -206,6 +208,9 @@ class ClaimedJob:
     owner: str
     #: Its last worker died while running it: it may be the poison that killed it.
     suspect: bool = False
+    #: The job's claim number (``jobs.claims``): it only grows, so it fences this claim
+    #: even after a release, which gives the attempt back, and a new claim by this owner.
+    claim: int = 0
 
     @classmethod
     def from_row(cls, row: Row, owner: str) -> ClaimedJob:
@@ -216,11 +221,12 @@ class ClaimedJob:
             attempts=row["attempts"],
             owner=owner,
             suspect=row["error_code"] == LEASE_EXPIRED,
+            claim=row["claims"],
         )
 
     @property
     def fence(self) -> tuple[int, str, int]:
-        return (self.id, self.owner, self.attempts)
+        return (self.id, self.owner, self.claim)
 
 
 @dataclass(frozen=True)
