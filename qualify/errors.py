@@ -45,6 +45,15 @@ class BackendUnavailable(QualifyError):
     """The database or queue server cannot be reached."""
 
 
+class StoreUnavailable(BackendUnavailable):
+    """The whole store cannot be written now (disk full, connection lost): ``cause`` says
+    why. Never a job's error: its outcome is held and recorded when the store is back."""
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(f"store unavailable ({cause})")
+
+
 class InvalidStateError(QualifyError):
     """The operation does not apply to the object in its current state."""
 

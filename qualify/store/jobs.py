@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from qualify.crashpoints import crash_point
-from qualify.errors import BackendUnavailable
+from qualify.errors import BackendUnavailable, StoreUnavailable
 from qualify.queue import MESSAGE_PREFIX, QUEUE_NAME, JobQueue
 from qualify.store.database import Database, json_array, json_ids
+from qualify.store.faults import outage_cause
 from qualify.store.values import (
     ClaimedJob,
     Outcome,
@@ -115,11 +117,19 @@ class Jobs:
             job_ids = queue.pop(limit)
             # A crash here loses messages, not jobs: the reconciler enqueues them again.
             crash_point("worker.after_pop")
-        with db.write():
-            recorded = self._record(outcomes) if outcomes else set()
-            if limit and queue.transactional:
-                job_ids = queue.pop(limit)  # pop and claim commit together
-            return Round(len(job_ids), self._claim(job_ids, owner, lease), recorded)
+        try:
+            with db.write():
+                recorded = self._record(outcomes) if outcomes else set()
+                if limit and queue.transactional:
+                    job_ids = queue.pop(limit)  # pop and claim commit together
+                return Round(len(job_ids), self._claim(job_ids, owner, lease), recorded)
+        except BaseException:
+            if job_ids and not queue.transactional:
+                # The claim did not commit (or may not have: then the message claims
+                # nothing): the messages go back, rather than wait for the reconciler.
+                with suppress(Exception):
+                    queue.push(job_ids)
+            raise
 
     def claim(self, job_ids: Sequence[int], owner: str, lease: float) -> list[ClaimedJob]:
         """Claim specific jobs (atomic: only those still queued are taken)."""
@@ -168,9 +178,12 @@ class Jobs:
         """Record outcomes one transaction each, after the store refused them together: one
         outcome the store refuses must not take the others down with it.
 
-        A result the store refuses fails its job instead (``unrecordable_result``, with the
-        store's reason). What still cannot be recorded (the store is down) is left
-        unrecorded: its lease expires and the job runs again.
+        A result the store refuses on its own merits fails its job instead
+        (``unrecordable_result``, with the store's reason). An error that says the whole
+        store is down (a full disk, a lost connection: see ``faults``) is raised, as
+        :class:`~qualify.errors.StoreUnavailable`, for the caller to hold the outcomes and
+        try again; what else cannot be recorded is left unrecorded (its lease expires and
+        the job runs again).
         """
         recorded: set[int] = set()
         final: dict[int, Outcome] = {}
@@ -182,6 +195,7 @@ class Jobs:
                 recorded |= self.record([outcome])
                 continue
             except Exception as exc:
+                _raise_if_outage(exc)
                 if outcome.result is None:
                     unrecorded.add(job_id)
                     continue
@@ -193,7 +207,8 @@ class Jobs:
             final[job_id] = refused
             try:
                 recorded |= self.record([refused])
-            except Exception:
+            except Exception as exc:
+                _raise_if_outage(exc)
                 unrecorded.add(job_id)
         return Recorded(recorded=recorded, outcomes=final, unrecorded=unrecorded)
 
@@ -457,6 +472,12 @@ def _fences(jobs: Iterable[ClaimedJob]) -> dict[str, str]:
 
 def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _raise_if_outage(error: BaseException) -> None:
+    cause = outage_cause(error)
+    if cause is not None:
+        raise StoreUnavailable(cause) from error
 
 
 def _one_line(error: BaseException) -> str:

@@ -80,8 +80,19 @@ class SqliteDatabase(Database):
             with self.db.atomic():
                 yield
             return
-        with self._writer.held(), self.db.atomic("IMMEDIATE"):
-            yield
+        try:
+            with self._writer.held(), self.db.atomic("IMMEDIATE"):
+                yield
+        except peewee.OperationalError as exc:
+            # On a full disk or an I/O error SQLite rolls the transaction back itself, and
+            # peewee's own ROLLBACK then fails with "no transaction is active", hiding the
+            # cause: raise the cause.
+            cause: BaseException | None = exc
+            while cause is not None and "no transaction is active" in str(cause):
+                cause = cause.__context__  # peewee's wrapper, then the driver's own error
+            if cause is not None and cause is not exc:
+                raise cause from None
+            raise
 
     def _insert_chunk(self, cursor: Any, statement: str, chunk: list[Sequence[Any]]) -> None:
         cursor.executemany(statement, chunk)
