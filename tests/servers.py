@@ -11,6 +11,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -90,8 +91,9 @@ class PrivatePostgres:
         if not found:
             pytest.skip("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) are missing")
         self.bin = Path(found[-1]).parent
-        self.directory = directory / "pg"
-        self.directory.mkdir()
+        # Not under the test's own directory: pytest makes its parents private to this
+        # user, and the server may run as another (removed by private_postgres).
+        self.directory = Path(tempfile.mkdtemp(prefix="qualify-pg-"))
         self.port = free_port()
         self._as: list[str] = []
         if os.geteuid() == 0:
@@ -131,3 +133,4 @@ def private_postgres(directory: Path) -> Iterator[PrivatePostgres]:
     finally:
         with suppress(subprocess.CalledProcessError):  # already stopped by the test
             server.stop("immediate")
+        shutil.rmtree(server.directory, ignore_errors=True)

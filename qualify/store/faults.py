@@ -30,8 +30,10 @@ def outage_cause(error: BaseException) -> str | None:
 
     if isinstance(error, BackendUnavailable):
         return str(error)
-    # peewee wraps the driver's error and keeps it as ``orig``.
-    original = getattr(error, "orig", None) or error
+    # peewee wraps the driver's error and keeps it as ``orig`` (twice, around a connect).
+    original = error
+    while isinstance(getattr(original, "orig", None), BaseException):
+        original = original.orig  # type: ignore[attr-defined]
     sqlite3 = sys.modules.get("sqlite3")
     if sqlite3 is not None and isinstance(original, sqlite3.Error):
         return _sqlite_cause(original)

@@ -196,6 +196,8 @@ class Dispatcher:
         """Not while the heartbeat has gone a whole lease without renewing: leases held now
         may already be lost, and new ones would be too."""
         silent = self.heartbeat.stale()
+        if silent is not None and self.state.health.down:
+            return False  # the store is down: said once, for every role (storehealth)
         if silent is None:
             if self._not_claiming_said:
                 log.warning("the heartbeat renews leases again; claiming jobs again")
