@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +79,40 @@ def test_a_run_committed_while_redis_refuses_writes_exits_0_and_is_worked_once(
     assert "Warning: committed; the queue refused 1 message (" in again.stderr
     with Qualify.open(fresh_postgres, redis_server.url) as app:
         assert app.runs.count_jobs_by_state(1) == {"done": 2, "queued": 1}
+
+
+def test_a_redis_that_may_evict_is_called_out_and_lost_messages_cost_seconds(
+    fresh_postgres: str, tmp_path: Path
+) -> None:
+    with private_redis(tmp_path, "--maxmemory-policy", "allkeys-lru") as server:
+        write_inputs(tmp_path, [f"company{i}.com" for i in range(80)])
+        done = qualify(fresh_postgres, server.url, "run", "icp.json", "domains.txt",
+                       *QUALIFIER, cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        warning = done.stderr.splitlines()[0]
+        assert warning == (
+            f"Warning: queue {server.url}: maxmemory-policy is allkeys-lru, so Redis may drop"
+            " queued messages when memory runs short (workers re-enqueue them, seconds late);"
+            " fix: redis-cli CONFIG SET maxmemory-policy noeviction (and in redis.conf)"
+        )
+        server.client().flushall()  # as an eviction would: every message gone
+        started = time.monotonic()
+        worked = qualify(fresh_postgres, server.url, "worker", "--burst", "--lease", "30s",
+                         cwd=tmp_path)  # fmt: skip
+        took = time.monotonic() - started
+        assert worked.returncode == 0, worked.stderr
+        assert warning.removeprefix("Warning: ") in worked.stderr
+        assert "re-enqueued 80 queued jobs whose queue message was lost" in worked.stderr
+        # Two leases (60 s) was the wait before; the grace is now seconds.
+        assert took < 30, worked.stderr
+        with Qualify.open(fresh_postgres, server.url) as app:
+            assert app.runs.count_jobs_by_state(1) == {"done": 80}
+            assert_consistent(app, 1)
+
+
+def test_noeviction_gets_no_warning(fresh_postgres: str, redis_server: PrivateRedis,
+                                    tmp_path: Path) -> None:  # fmt: skip
+    write_inputs(tmp_path, ["acme.com"])
+    done = qualify(fresh_postgres, redis_server.url, "run", "icp.json", "domains.txt",
+                   *QUALIFIER, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0 and done.stderr == "", done.stderr

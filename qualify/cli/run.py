@@ -142,6 +142,8 @@ def run(
         concurrency=concurrency, **outage_settings(outage_window, outage_threshold, probe_every)
     )
     with open_app(with_settings=resolved) as app:
+        if (warning := app.queue.warning()) is not None:
+            click.echo(f"Warning: {warning}", err=True)
         created = app.create_run(
             prepared,
             name=name,

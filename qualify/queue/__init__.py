@@ -66,6 +66,10 @@ class JobQueue(ABC):
     def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release connections."""
 
+    def warning(self) -> str | None:
+        """A configuration that may lose messages, with the fix; None when there is none."""
+        return None
+
 
 class SqlJobQueue(JobQueue):
     """The queue in the store's database: one transaction for state and message."""
@@ -169,6 +173,25 @@ class RedisJobQueue(JobQueue):
 
     def close(self) -> None:
         self.client.close()
+
+    def warning(self) -> str | None:
+        """Redis may evict keys when it runs out of memory: any ``maxmemory-policy`` but
+        ``noeviction`` can drop the queue's list. Workers re-enqueue what was lost (the
+        reconciler), seconds late; noeviction refuses new messages instead, which `run`
+        reports."""
+        from redis.exceptions import RedisError
+
+        try:
+            policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy")
+        except RedisError:
+            return None  # CONFIG disabled (a managed Redis): nothing to tell
+        if not policy or policy == "noeviction":
+            return None
+        return (
+            f"queue {redact(self.url)}: maxmemory-policy is {policy}, so Redis may drop"
+            " queued messages when memory runs short (workers re-enqueue them, seconds late);"
+            " fix: redis-cli CONFIG SET maxmemory-policy noeviction (and in redis.conf)"
+        )
 
     def _call(self, operation: Callable[..., T], *args: Any) -> T:
         with self._unavailable():

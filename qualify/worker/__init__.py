@@ -97,6 +97,8 @@ class Worker:
             opts.lease,
             "; exits when no work is left (--burst)" if opts.burst else "; Ctrl-C stops",
         )
+        if (warning := store.queue.warning()) is not None:
+            log.warning("%s", warning)
         try:
             self.maintenance.maintain(reconcile=True)  # what dead workers left, first
             self.executors.start(opts.concurrency)
