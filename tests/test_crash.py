@@ -240,9 +240,14 @@ def test_a_worker_killed_between_pop_and_claim_loses_nothing(
         env={"QUALIFY_CRASH_AT": "worker.after_pop"},
     )  # fmt: skip
     code = crashing.wait(timeout=60)
+    assert code == -signal.SIGKILL
     if app.queue.transactional:
-        # Pop and claim are one transaction here: there is no moment between them to die in.
-        assert code == 0, crashing.output
+        # Pop and claim are one transaction here: dying between them pops nothing.
+        assert app.queue.size() == 20
+        assert app.runs.count_jobs_by_state(run_id) == {"queued": 20}
+        worker = workers("--burst", "--lease", "0.5s")
+        assert worker.wait(timeout=60) == 0, worker.output
+        assert "re-enqueued" not in worker.output
     else:
         assert code == -signal.SIGKILL
         assert app.queue.size() == 16, "four messages died with the worker"
@@ -252,6 +257,34 @@ def test_a_worker_killed_between_pop_and_claim_loses_nothing(
     assert app.runs.get(run_id).completed == 20
     assert Counter(calls(str(stack.log))) == Counter(domains)
     assert_consistent(app, run_id)
+
+
+def test_a_crash_between_the_results_and_the_counters_leaves_neither(
+    app: Qualify, stack: Stack, workers: Callable[..., WorkerProcess]
+) -> None:
+    domains = [f"company{i}.com" for i in range(20)]
+    run_id = create_run(app, domains)
+    crashing = workers(
+        "--burst", "--concurrency", "4", "--lease", "0.5s",
+        env={"QUALIFY_CRASH_AT": "worker.before_counters"},
+    )  # fmt: skip
+    assert crashing.wait(timeout=60) == -signal.SIGKILL
+    # The round died whole: no result without its counter, no counter without its result.
+    assert raw(app).scalar("SELECT COUNT(*) FROM results") == 0
+    assert app.runs.get(run_id).completed == 0
+    worker = workers("--burst", "--lease", "0.5s")
+    assert worker.wait(timeout=60) == 0, worker.output
+    run = app.runs.get(run_id)
+    assert (run.status, run.completed, run.failed, run.qualified) == (
+        "COMPLETED", 20, 0, sum(1 for d in domains if _qualifies(d)))  # fmt: skip
+    assert raw(app).scalar("SELECT COUNT(*) FROM results") == 20
+    assert_consistent(app, run_id)
+
+
+def _qualifies(domain: str) -> bool:
+    from tests.sample_qualifiers import by_name
+
+    return bool(by_name(domain, {})["verdict"] == "qualified")
 
 
 def test_messages_lost_after_the_commit_are_recovered(

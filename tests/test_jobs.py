@@ -323,3 +323,17 @@ def test_counters_track_a_mixed_run(app: Qualify) -> None:
         assert_consistent(app, run_id)
     run = app.runs.get(run_id)
     assert (run.completed, run.qualified, run.failed, run.status) == (20, 10, 10, "COMPLETED")
+
+
+def test_recover_fail_spares_a_lease_taken_after_the_run_looked_stuck(app: Qualify) -> None:
+    run_id = create_run(app, ["acme.com", "globex.io", "initech.com"])
+    raw(app).execute("UPDATE runs SET updated_at = {now} - 3600 WHERE id = ?", (run_id,))
+    raw(app).execute("UPDATE jobs SET updated_at = {now} - 3600 WHERE run_id = ?", (run_id,))
+    assert [run.id for run in app.runs.stuck(60)] == [run_id]  # what `recover` decided on
+    held = claim_one(app, "w1")  # ...while a worker took a job
+    assert app.jobs.fail_unfinished(run_id, "given up") == 2
+    assert job_row(app, held.id)["state"] == "running"
+    assert app.jobs.complete(held, RESULT), "the live lease's result is still recorded"
+    states = app.runs.count_jobs_by_state(run_id)
+    assert states == {"done": 1, "failed": 2}
+    assert_consistent(app, run_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -11,7 +13,7 @@ from qualify.api import Qualify
 from qualify.errors import InputError
 from qualify.worker import Worker, WorkerOptions
 from tests.sample_qualifiers import calls
-from tests.support import Stack, assert_consistent, create_run, wait_until
+from tests.support import Stack, WorkerProcess, assert_consistent, create_run, wait_until
 
 
 def work(app: Qualify, **options: object) -> Worker:
@@ -207,4 +209,16 @@ def test_a_side_task_thread_that_dies_stops_the_worker(
     assert not thread.is_alive(), "the worker went on without its maintenance thread"
     assert "the maintenance thread has died; stopping this worker" in caplog.text
     assert worker.stats.done < 200
+    assert [w.state for w in app.workers.list()] == ["stopped"]
+
+
+def test_a_worker_alive_for_several_leases_shows_alive(
+    app: Qualify, workers: Callable[..., WorkerProcess]
+) -> None:
+    worker = workers("--lease", "1s")  # idle: no job to renew, only its own row
+    wait_until(lambda: [w.state for w in app.workers.list()] == ["alive"], timeout=30)
+    time.sleep(4)  # four leases: only the heartbeat of its row keeps it alive
+    assert [w.state for w in app.workers.list()] == ["alive"], worker.output
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0
     assert [w.state for w in app.workers.list()] == ["stopped"]

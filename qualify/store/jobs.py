@@ -122,6 +122,7 @@ class Jobs:
                 recorded = self._record(outcomes) if outcomes else set()
                 if limit and queue.transactional:
                     job_ids = queue.pop(limit)  # pop and claim commit together
+                    crash_point("worker.after_pop")  # so a crash here pops nothing
                 return Round(len(job_ids), self._claim(job_ids, owner, lease), recorded)
         except BaseException:
             if job_ids and not queue.transactional:
@@ -220,6 +221,9 @@ class Jobs:
         for outcome in outcomes:
             if outcome.result is None and self._record_error(outcome):
                 recorded.add(outcome.job.id)
+        # A crash here must take the results with it: they and the run's counters commit
+        # together, or neither does.
+        crash_point("worker.before_counters")
         self._count_outcomes([o for o in outcomes if o.job.id in recorded])
         return recorded
 
