@@ -229,7 +229,8 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
     run_id = create_run(app, ["acme.com", "permanent-globex.io", "initech.com"])
     work_all(app)
     document = json.loads(invoke(*stack.cli, "status", "--json").stdout)
-    assert set(document) == {"runs", "workers"}
+    assert set(document) == {"runs", "workers", "write_lock"}
+    assert document["write_lock"] is None
     (run,) = document["runs"]
     assert set(run) == {
         "id",
@@ -263,7 +264,7 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
 def test_status_without_a_database_shows_nothing(sqlite_stack: Stack) -> None:
     result = invoke(*sqlite_stack.cli, "status", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"runs": [], "workers": []}
+    assert json.loads(result.stdout) == {"runs": [], "workers": [], "write_lock": None}
     assert not Path(sqlite_stack.db).exists()
 
 

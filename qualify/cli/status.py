@@ -56,7 +56,8 @@ def status(
     except NotFoundError:
         if run_id is not None:
             raise
-        click.echo(documents.dumps({"runs": [], "workers": []}) if as_json else "No runs yet.")
+        empty: dict[str, object] = {"runs": [], "workers": [], "write_lock": None}
+        click.echo(documents.dumps(empty) if as_json else "No runs yet.")
         return
     with app:
         if live:

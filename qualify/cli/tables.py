@@ -164,6 +164,12 @@ def status_view(report: StatusReport, stuck_after: float) -> Group:
     parts: list[Any] = []
     parts.append(runs_table(runs, now) if runs else Text("No runs yet.", style="dim"))
     parts.extend(stuck_hints(runs, workers, now, stuck_after))
+    if report.write_lock is not None:
+        lock = report.write_lock
+        parts.append(Text(
+            f"The write lock is held by pid {lock.pid} on {lock.hostname} for"
+            f" {ago(lock.held_for())}: every writer waits for it (a stopped or frozen"
+            " process? resume it or end it)", style="bold red"))  # fmt: skip
     if workers:
         parts.append(workers_table(workers, now))
         parts.extend(paused_hints(workers, now))

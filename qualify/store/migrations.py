@@ -269,6 +269,7 @@ def migrate(database: Database) -> list[str]:
         return []
     done = []
     with database.write():
+        database.execute("unbounded_lock_wait")  # DDL may wait for its locks: it is rare
         database.execute("lock_migrations")
         database.execute("create_migrations_table")
         applied = _applied(database)

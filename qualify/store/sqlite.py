@@ -13,9 +13,11 @@ import peewee
 
 from qualify.errors import ConfigError, NotFoundError
 from qualify.store.database import Database
-from qualify.store.writelock import WriterLock
+from qualify.store.writelock import LockHolder, WriterLock, holder
 
 BUSY_TIMEOUT = 60.0
+#: A write lock held this long is shown by `status`.
+LONG_HOLD = 2.0
 
 
 class SqliteDatabase(Database):
@@ -93,6 +95,11 @@ class SqliteDatabase(Database):
             if cause is not None and cause is not exc:
                 raise cause from None
             raise
+
+    def write_lock_holder(self) -> LockHolder | None:
+        found = holder(self.url)
+        # A write takes milliseconds: one held for seconds is a writer stopped or frozen.
+        return found if found is not None and found.held_for() >= LONG_HOLD else None
 
     def _insert_chunk(self, cursor: Any, statement: str, chunk: list[Sequence[Any]]) -> None:
         cursor.executemany(statement, chunk)

@@ -16,6 +16,11 @@ SELECT (extract(epoch from clock_timestamp())::double precision) AS now;
 -- create_migrations_table --
 CREATE TABLE IF NOT EXISTS qualify_migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL);
 
+-- unbounded_lock_wait --
+-- Connections wait at most half a lease for a lock (PostgresDatabase.bound_transactions);
+-- migrations, whose DDL may wait behind other transactions, wait as long as it takes.
+SET LOCAL lock_timeout = 0;
+
 -- lock_migrations --
 -- Several processes starting at once on a fresh database must not race: the lock is
 -- held until the migrating transaction ends.

@@ -15,6 +15,10 @@ SELECT ((julianday('now') - 2440587.5) * 86400.0) AS now;
 -- create_migrations_table --
 CREATE TABLE IF NOT EXISTS qualify_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL);
 
+-- unbounded_lock_wait --
+-- Nothing to bound on SQLite (see postgres.sql).
+SELECT 1;
+
 -- lock_migrations --
 -- Nothing to do: migrations run in a BEGIN IMMEDIATE transaction, which already keeps
 -- every other writer out.
