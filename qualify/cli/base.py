@@ -176,6 +176,17 @@ def json_option(func: Command) -> Command:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
 
 
+def lease_option(func: Command) -> Command:
+    """`worker --lease` and `run --wait --lease`: one option, one meaning."""
+    return click.option(
+        "--lease",
+        type=Duration(minimum=0.3),
+        default="30s",
+        show_default=True,
+        help="How long a job stays ours without a heartbeat (renewed every lease/3).",
+    )(func)
+
+
 def concurrency_option(help_text: str) -> Callable[[Command], Command]:
     return click.option(
         "--concurrency",

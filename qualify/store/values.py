@@ -195,6 +195,10 @@ class RunInputs:
 
 #: The error code of a job whose worker stopped renewing its lease.
 LEASE_EXPIRED = "lease_expired"
+#: A suspect's qualifier killed the child process it ran in (qualify.worker.apart).
+QUALIFIER_CRASHED = "qualifier_crashed"
+#: A job that last ended so may be a poison pill: it runs apart (a process of its own).
+SUSPECT_CODES = frozenset({LEASE_EXPIRED, QUALIFIER_CRASHED})
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,7 @@ class ClaimedJob:
             domain=row["domain"],
             attempts=row["attempts"],
             owner=owner,
-            suspect=row["error_code"] == LEASE_EXPIRED,
+            suspect=row["error_code"] in SUSPECT_CODES,
             claim=row["claims"],
         )
 
