@@ -14,8 +14,17 @@ import pytest
 
 from qualify.api import Qualify
 from tests import backends
+from tests.sample_qualifiers import calls
 from tests.servers import PrivateRedis, private_redis
-from tests.support import ROOT, assert_consistent, write_inputs
+from tests.support import (
+    ROOT,
+    Stack,
+    WorkerProcess,
+    assert_consistent,
+    create_run,
+    wait_until,
+    write_inputs,
+)
 
 QUALIFIER = ["--qualifier", "tests.sample_qualifiers:by_name"]
 
@@ -116,3 +125,33 @@ def test_noeviction_gets_no_warning(fresh_postgres: str, redis_server: PrivateRe
     done = qualify(fresh_postgres, redis_server.url, "run", "icp.json", "domains.txt",
                    *QUALIFIER, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_workers_ride_out_a_redis_restart_that_lost_every_message(
+    fresh_postgres: str, redis_server: PrivateRedis, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("QUALIFY_TEST_LOG", str(log))
+    stack = Stack(db=fresh_postgres, queue=redis_server.url, log=log, backend="postgres+redis")
+    with stack.open() as app:
+        run_id = create_run(app, [f"slow200-company{i}.com" for i in range(40)])
+    worker = WorkerProcess(stack, "--burst", "--concurrency", "4", "--lease", "6s")
+    try:
+        wait_until(lambda: len(calls(str(log), event="end")) >= 8, timeout=60)
+        redis_server.stop()  # nothing saved: its messages are gone for good
+        time.sleep(5)
+        assert worker.proc.poll() is None, worker.output
+        redis_server.start()
+        assert worker.wait(timeout=120) == 0, worker.output
+    finally:
+        worker.stop()
+    output = worker.output
+    assert "Traceback" not in output, output
+    assert output.count("store unavailable (queue ") == 1, output
+    assert output.count("store available again after") == 1, output
+    assert "queued jobs whose queue message was lost" in output
+    with stack.open() as app:
+        run = app.runs.get(run_id)
+        assert (run.status, run.completed, run.failed) == ("COMPLETED", 40, 0)
+        assert_consistent(app, run_id)
