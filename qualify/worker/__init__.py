@@ -60,6 +60,7 @@ class Worker:
             self.options.hostname or os.environ.get("QUALIFY_HOSTNAME") or socket.gethostname()
         )
         self.id = f"{self.hostname}:{os.getpid()}:{secrets.token_hex(3)}"
+        store.database.bound_transactions(self.options.lease)
         self.state = WorkerState(store, self.options, self.id)
         self.interrupted = False
         self.context = RunContext(store.runs, settings, store.pages)
@@ -97,6 +98,8 @@ class Worker:
             opts.lease,
             "; exits when no work is left (--burst)" if opts.burst else "; Ctrl-C stops",
         )
+        if (warning := store.queue.warning()) is not None:
+            log.warning("%s", warning)
         try:
             self.maintenance.maintain(reconcile=True)  # what dead workers left, first
             self.executors.start(opts.concurrency)

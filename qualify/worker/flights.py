@@ -27,24 +27,14 @@ class Flights:
     held: dict[int, Flight] = field(default_factory=dict)
     #: Finished, not yet recorded.
     outcomes: list[tuple[Outcome, Flight]] = field(default_factory=list)
-    #: A suspect job running alone (see ``isolation``).
-    solo: Flight | None = None
 
     def active(self) -> list[Flight]:
         """Jobs whose qualifier is running (not those waiting to be recorded)."""
         return [f for f in self.held.values() if f.executing and not f.abandoned]
 
     def free(self, concurrency: int) -> int:
-        """Slots free for new jobs: none while a suspect runs alone."""
-        if self.solo is not None:
-            if self.solo_running():
-                return 0
-            self.solo = None
+        """Slots free for new jobs."""
         return max(0, concurrency - len(self.active()))
-
-    def solo_running(self) -> bool:
-        solo = self.solo
-        return solo is not None and not solo.abandoned and self.held.get(solo.job.id) is solo
 
     def take_outcomes(self) -> list[tuple[Outcome, Flight]]:
         taken, self.outcomes = self.outcomes, []
