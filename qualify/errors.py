@@ -100,3 +100,12 @@ class OurSideError(TransientError):
         self.scope = scope
         self.certain = certain
         self.result = result
+
+
+class BudgetReached(QualifierError):
+    """The run's token budget is spent: its job is set aside unpaid (queued again, the
+    attempt not counted) until ``qualify run-set RUN --max-tokens`` raises the budget."""
+
+    def __init__(self, message: str, *, run_id: int) -> None:
+        super().__init__(message, code="llm_budget")
+        self.run_id = run_id
