@@ -94,8 +94,9 @@ class LlmLedger(Protocol):
         """The verdict kept under ``key``, if any."""
         ...
 
-    def keep(self, verdict: CachedVerdict) -> None:
-        """Keep a verdict (a second one under the same key changes nothing)."""
+    def keep(self, verdict: CachedVerdict, run_id: int | None = None) -> RunAccount | None:
+        """Keep a paid verdict (a second one under the same key changes nothing) and, with
+        ``run_id``, put its cost on that run's account, in one transaction."""
         ...
 
     def spend(self, run_id: int, usage: Usage, *, cache_hit: bool) -> RunAccount:

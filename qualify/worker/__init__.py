@@ -62,7 +62,7 @@ class Worker:
         self.id = f"{self.hostname}:{os.getpid()}:{secrets.token_hex(3)}"
         self.state = WorkerState(store, self.options, self.id)
         self.interrupted = False
-        self.context = RunContext(store.runs, settings, store.pages)
+        self.context = RunContext(store.runs, settings, store.pages, store.llm)
         self.outage = OutageBreaker(self.state, self.context)
         self.executors = Executors(self.state, self.context, screen=self.outage.hold)
         self.heartbeat = Heartbeat(self.state, self.executors)

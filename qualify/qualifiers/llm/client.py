@@ -221,7 +221,7 @@ class LlmClient:
 
     # -- checking -------------------------------------------------------------------------
 
-    def check(self, model: str) -> None:
+    def check(self, model: str | None) -> None:
         """Before a run is written, or to probe after a pause: the endpoint answers, takes
         our key and serves ``model``. Asks ``/models`` (free: no tokens); a server without
         that list is taken at its word. Raises the OurSideError a job would."""
@@ -241,7 +241,7 @@ class LlmClient:
             listed = {str(m.get("id")) for m in response.json().get("data") or []}
         except (ValueError, AttributeError):
             return
-        if listed and model not in listed and not any(
+        if model and listed and model not in listed and not any(
             m.split(":")[0] == model or model.split(":")[0] == m for m in listed
         ):
             raise self._ours(
