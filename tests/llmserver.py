@@ -162,6 +162,8 @@ class LlmServer:
         self._script: deque[Action] = deque()
         self._lock = threading.Lock()
         self.started = threading.Event()  # set when a chat request arrives (kill tests)
+        self.in_flight = 0
+        self.max_in_flight = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -202,7 +204,14 @@ class LlmServer:
                     self._send(Answer(500, {"error": "response_format json_schema unsupported"}))
                     return
                 answer = action(request)
-                time.sleep(server.latency + answer.delay)
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    time.sleep(server.latency + answer.delay)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
                 self._send(answer)
 
             def _authorised(self) -> bool:
