@@ -6,6 +6,7 @@ stopping a run exactly where it should and a larger one resuming it."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -239,8 +240,11 @@ def test_a_wrong_key_mid_run_pauses_the_worker_and_fails_no_domain(
             env={"QUALIFY_LLM_BASE_URL": server.base_url, "QUALIFY_LLM_API_KEY": "revoked"},
         )  # fmt: skip
         app = sqlite_stack.open()
-        wait_until(lambda: any(w.state == "paused" for w in app.workers.list()), timeout=30)
-        process.stop()
+        try:
+            wait_until(lambda: any(w.state == "paused" for w in app.workers.list()), timeout=30)
+        finally:
+            process.signal(signal.SIGTERM)
+            process.wait(30)
     finally:
         server.stop()
     run = app.runs.get(1)
