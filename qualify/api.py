@@ -328,6 +328,7 @@ class Qualify:
         *,
         qualifier: str | None = None,
         name: str | None = None,
+        model: str | None = None,
     ) -> RescoreCreated:
         """A new run over every domain of run ``source_run_id``, linked to it, judged with
         the ICP at ``icp_path`` (and ``qualifier``, the source's by default) from kept pages
@@ -340,6 +341,13 @@ class Qualify:
             source, self.runs.plan(source_run_id), icp_path, qualifier
         )
         name = name or prepared.default_name
+        account = None
+        if prepared.qualifier == "llm":
+            # The source's model, checked like a new run's; its budget and prices do not
+            # carry over (a rescore from kept pages and cached verdicts may cost nothing).
+            before = self.llm_account(source.id)
+            model = check_llm(self.settings, (before.model if before else None) or model)
+            account = LlmRunOptions(model).account()
         run_id = self.runs.create_rescore(
             source,
             name=name,
@@ -347,6 +355,7 @@ class Qualify:
             icp=prepared.icp,
             max_attempts=source.max_attempts,
             backoff=source.backoff,
+            llm_account=account,
         )
         return RescoreCreated(
             run_id=run_id,

@@ -77,10 +77,11 @@ class Runs:
         icp: dict[str, Any],
         max_attempts: int,
         backoff: float,
+        llm_account: Mapping[str, Any] | None = None,
     ) -> int:
         """A run over every domain of ``source``, linked to it, that takes kept pages of any
         age, its jobs carrying the source's input rows: created with all its jobs, queued,
-        in one transaction."""
+        in one transaction (with ``llm_account``, as :meth:`create`)."""
         db = self.database
         with db.write():
             run_id = self._insert(
@@ -96,6 +97,8 @@ class Runs:
             )
             self.jobs.insert_from_run(run_id, source.id)
             db.execute("copy_job_inputs_from_run", {"run_id": run_id, "source_run_id": source.id})
+            if llm_account is not None:
+                db.execute("insert_llm_account", {"run_id": run_id, **llm_account})
         return run_id
 
     def _insert(

@@ -91,6 +91,19 @@ def test_run_wait_with_the_llm_qualifier_end_to_end_and_a_rerun_costs_nothing(
     assert extra["llm"]["cache_hit"] is True and extra["llm"]["prompt_version"] == "llm-1"
     assert app.runs.get(2).qualifier == "llm"
 
+    # A rescore reads the kept pages (no fetch) and the cached verdicts (no tokens); a
+    # changed ICP is a new question, paid for once per domain that needs the model.
+    many_sites.clear_log()
+    same = cli(sqlite_stack, "rescore", "1", "--icp", str(icp), "--wait", llm=llm)
+    assert same.returncode == 0, same.stderr
+    assert llm.chat_requests == paid and many_sites.log == []
+    assert app.llm_account(3).model == "test-model" and app.llm_account(3).tokens == 0
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**ICP, "description": "Shops selling to consumers"}))
+    changed = cli(sqlite_stack, "rescore", "1", "--icp", str(other), "--wait", llm=llm)
+    assert changed.returncode == 0, changed.stderr
+    assert llm.chat_requests == 2 * paid and app.llm_account(4).calls == paid
+
 
 @pytest.mark.parametrize(
     ("setup", "env", "culprit"),
