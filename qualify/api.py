@@ -133,8 +133,12 @@ class LlmRunOptions:
     price_out: float | None = None
 
     def account(self) -> dict[str, Any]:
-        return {"model": self.model, "max_tokens": self.max_tokens, "price_in": self.price_in,
-                "price_out": self.price_out}  # fmt: skip
+        return {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "price_in": self.price_in,
+            "price_out": self.price_out,
+        }
 
 
 def check_llm(settings: Settings, model: str | None = None) -> str:
@@ -146,8 +150,9 @@ def check_llm(settings: Settings, model: str | None = None) -> str:
 
     chosen = model or settings.llm.model
     if not chosen:
-        raise InputError("model: required by the llm qualifier; give --model or set"
-                         " QUALIFY_LLM_MODEL")  # fmt: skip
+        raise InputError(
+            "model: required by the llm qualifier; give --model or set QUALIFY_LLM_MODEL"
+        )
     client = LlmClient(settings.llm)
     try:
         client.check(chosen)
@@ -310,9 +315,12 @@ class Qualify:
                 raise InputError(f"{name}: must not be negative")
         self.runs.get(run_id)  # names a run that does not exist
         return self.store.llm.set_budget(
-            run_id, max_tokens=max_tokens, clear_budget=no_budget, price_in=price_in,
+            run_id,
+            max_tokens=max_tokens,
+            clear_budget=no_budget,
+            price_in=price_in,
             price_out=price_out,
-        )  # fmt: skip
+        )
 
     def llm_account(self, run_id: int) -> RunAccount | None:
         """The llm account of a run (tokens, cache hits, budget, cost), None if it has none."""

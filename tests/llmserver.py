@@ -47,17 +47,26 @@ def pages_of(request: dict[str, Any]) -> list[tuple[str, str, str]]:
     return _BLOCK.findall(text)
 
 
-def completion(request: dict[str, Any], content: str, finish: str = "stop",
-               model: str | None = None) -> dict[str, Any]:  # fmt: skip
+def completion(
+    request: dict[str, Any], content: str, finish: str = "stop", model: str | None = None
+) -> dict[str, Any]:
     prompt_chars = sum(len(m.get("content") or "") for m in request.get("messages", []))
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "model": model or request.get("model"),
-        "choices": [{"index": 0, "finish_reason": finish,
-                     "message": {"role": "assistant", "content": content}}],  # fmt: skip
-        "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(content) // 4,
-                  "total_tokens": prompt_chars // 4 + len(content) // 4},  # fmt: skip
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish,
+                "message": {"role": "assistant", "content": content},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_chars // 4,
+            "completion_tokens": len(content) // 4,
+            "total_tokens": prompt_chars // 4 + len(content) // 4,
+        },
     }
 
 
@@ -65,7 +74,7 @@ def first_words(text: str, count: int = 8) -> str:
     return " ".join(text.split()[:count])
 
 
-class reply:  # noqa: N801 - a namespace of actions, read as reply.good()
+class reply:
     """Actions: what the server answers to one request."""
 
     @staticmethod
@@ -79,12 +88,22 @@ class reply:  # noqa: N801 - a namespace of actions, read as reply.good()
             answer = {
                 "summary": "judged from the site",
                 "reasons": [
-                    {"criterion": "industry", "outcome": outcome, "claim": "what it does",
-                     "page": page_id, "quote": first_words(text)},
-                    {"criterion": "company size", "outcome": "unknown", "claim": "not stated",
-                     "page": None, "quote": None},
+                    {
+                        "criterion": "industry",
+                        "outcome": outcome,
+                        "claim": "what it does",
+                        "page": page_id,
+                        "quote": first_words(text),
+                    },
+                    {
+                        "criterion": "company size",
+                        "outcome": "unknown",
+                        "claim": "not stated",
+                        "page": None,
+                        "quote": None,
+                    },
                 ],
-            }  # fmt: skip
+            }
             return Answer(body=completion(request, json.dumps(answer), model=model))
 
         return act
@@ -99,15 +118,37 @@ class reply:  # noqa: N801 - a namespace of actions, read as reply.good()
 
     @staticmethod
     def hallucinated() -> Action:
-        return reply.answer({"summary": "s", "reasons": [
-            {"criterion": "industry", "outcome": "match", "claim": "logistics software",
-             "page": "P1", "quote": "the leading logistics platform for DACH enterprises"}]})  # fmt: skip
+        return reply.answer(
+            {
+                "summary": "s",
+                "reasons": [
+                    {
+                        "criterion": "industry",
+                        "outcome": "match",
+                        "claim": "logistics software",
+                        "page": "P1",
+                        "quote": "the leading logistics platform for DACH enterprises",
+                    }
+                ],
+            }
+        )
 
     @staticmethod
     def dot_quote() -> Action:
-        return reply.answer({"summary": "s", "reasons": [
-            {"criterion": "industry", "outcome": "match", "claim": "c", "page": "P1",
-             "quote": "."}]})  # fmt: skip
+        return reply.answer(
+            {
+                "summary": "s",
+                "reasons": [
+                    {
+                        "criterion": "industry",
+                        "outcome": "match",
+                        "claim": "c",
+                        "page": "P1",
+                        "quote": ".",
+                    }
+                ],
+            }
+        )
 
     @staticmethod
     def malformed() -> Action:
@@ -123,8 +164,9 @@ class reply:  # noqa: N801 - a namespace of actions, read as reply.good()
 
     @staticmethod
     def status(code: int, headers: dict[str, str] | None = None, body: Any = None) -> Action:
-        return lambda request: Answer(code, body or {"error": {"message": f"status {code}"}},
-                                      headers or {})  # fmt: skip
+        return lambda request: Answer(
+            code, body or {"error": {"message": f"status {code}"}}, headers or {}
+        )
 
     @staticmethod
     def rate_limited(**headers: str) -> Action:
@@ -172,17 +214,19 @@ class LlmServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if not self._authorised():
                     return
                 if self.path.rstrip("/").endswith("/models"):
-                    data = {"object": "list",
-                            "data": [{"id": m, "object": "model"} for m in server.models]}  # fmt: skip
+                    data = {
+                        "object": "list",
+                        "data": [{"id": m, "object": "model"} for m in server.models],
+                    }
                     self._send(Answer(body=data))
                 else:
                     self._send(Answer(404, {"error": "not found"}))
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if not self._authorised():

@@ -163,9 +163,12 @@ def run_set(
         raise InputError("run-set: --max-tokens and --no-budget exclude each other")
     with open_app(create=False) as app:
         account = app.set_run_budget(
-            run_id, max_tokens=max_tokens, no_budget=no_budget, price_in=price_in,
+            run_id,
+            max_tokens=max_tokens,
+            no_budget=no_budget,
+            price_in=price_in,
             price_out=price_out,
-        )  # fmt: skip
+        )
         status = app.runs.get(run_id).status
     budget = "no budget" if account.max_tokens is None else f"budget {account.max_tokens:,}"
     click.echo(f"Run {run_id} {status}: {account.tokens:,} tokens used, {budget}")

@@ -66,9 +66,7 @@ if TYPE_CHECKING:
 @click.option(
     "--price-in", type=click.FloatRange(min=0), help="Price per 1M prompt tokens (est. cost)."
 )
-@click.option(
-    "--price-out", type=click.FloatRange(min=0), help="Price per 1M completion tokens."
-)
+@click.option("--price-out", type=click.FloatRange(min=0), help="Price per 1M completion tokens.")
 @click.option(
     "--max-attempts",
     type=click.IntRange(min=1),

@@ -215,8 +215,13 @@ def llm_rows(account: RunAccount) -> list[tuple[str, Any]]:
         rows.append(("Budget", budget))
     cost = account.cost
     if cost is not None:
-        rows.append(("Est. cost", f"{cost:,.4f} at {account.price_in or 0:g} in /"
-                                  f" {account.price_out or 0:g} out per 1M tokens"))  # fmt: skip
+        rows.append(
+            (
+                "Est. cost",
+                f"{cost:,.4f} at {account.price_in or 0:g} in /"
+                f" {account.price_out or 0:g} out per 1M tokens",
+            )
+        )
     return rows
 
 

@@ -122,8 +122,13 @@ class LlmAccounts:
         """A new run's account; call inside the run's own transaction."""
         self.database.execute(
             "insert_llm_account",
-            {"run_id": run_id, "model": model, "max_tokens": max_tokens, "price_in": price_in,
-             "price_out": price_out},  # fmt: skip
+            {
+                "run_id": run_id,
+                "model": model,
+                "max_tokens": max_tokens,
+                "price_in": price_in,
+                "price_out": price_out,
+            },
         )
 
     def set_aside(self, jobs: Sequence[ClaimedJob]) -> int:
@@ -162,8 +167,13 @@ class LlmAccounts:
                 raise NotFoundError(f"run {run_id}: no such run")
             db.execute(
                 "set_llm_account",
-                {"run_id": run_id, "max_tokens": max_tokens, "clear_budget": clear_budget,
-                 "price_in": price_in, "price_out": price_out},  # fmt: skip
+                {
+                    "run_id": run_id,
+                    "max_tokens": max_tokens,
+                    "clear_budget": clear_budget,
+                    "price_in": price_in,
+                    "price_out": price_out,
+                },
             )
             account = self.account(run_id)
             if status == "BUDGET":

@@ -63,8 +63,9 @@ def make_llm(
     built: list[LlmQualifier] = []
 
     def make(run_id: int | None = None, **overrides: Any) -> LlmQualifier:
-        llm_settings = LlmSettings(**{"base_url": llm.base_url, "model": "test-model",
-                                      "timeout": 5.0, **overrides})  # fmt: skip
+        llm_settings = LlmSettings(
+            **{"base_url": llm.base_url, "model": "test-model", "timeout": 5.0, **overrides}
+        )
         settings = Settings(db=":memory:", fetch=gateway_settings(sites), llm=llm_settings)
         qualifier = LlmQualifier.from_settings(settings, pages=store.pages, ledger=store.llm)
         built.append(qualifier)
@@ -77,7 +78,17 @@ def make_llm(
 
 def make_run(store: Store, domains: list[str], **account: Any) -> int:
     return store.runs.create(
-        name="t", qualifier="llm", icp=ICP, domains=domains, max_attempts=3, backoff=0.1,
-        llm_account={"model": "test-model", "max_tokens": None, "price_in": None,
-                     "price_out": None, **account},
-    )  # fmt: skip
+        name="t",
+        qualifier="llm",
+        icp=ICP,
+        domains=domains,
+        max_attempts=3,
+        backoff=0.1,
+        llm_account={
+            "model": "test-model",
+            "max_tokens": None,
+            "price_in": None,
+            "price_out": None,
+            **account,
+        },
+    )

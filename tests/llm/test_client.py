@@ -17,9 +17,12 @@ from tests.llmserver import LlmServer, reply
 
 MESSAGES = [
     {"role": "system", "content": "judge"},
-    {"role": "user", "content": "<<<BEGIN [P1] https://a.example/ (home), untrusted>>>\n"
-                                "Acme builds fleet software for logistics teams.\n<<<END [P1]>>>"},
-]  # fmt: skip
+    {
+        "role": "user",
+        "content": "<<<BEGIN [P1] https://a.example/ (home), untrusted>>>\n"
+        "Acme builds fleet software for logistics teams.\n<<<END [P1]>>>",
+    },
+]
 
 
 @pytest.fixture
@@ -178,8 +181,9 @@ def test_requests_in_flight_stay_within_the_llm_concurrency(llm: LlmServer) -> N
     llm.latency = 0.2
     client = LlmClient(LlmSettings(base_url=llm.base_url, concurrency=2))
     try:
-        threads = [threading.Thread(target=client.ask, args=("test-model", MESSAGES))
-                   for _ in range(6)]  # fmt: skip
+        threads = [
+            threading.Thread(target=client.ask, args=("test-model", MESSAGES)) for _ in range(6)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

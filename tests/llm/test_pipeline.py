@@ -9,7 +9,7 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,9 +54,23 @@ def test_run_wait_with_the_llm_qualifier_end_to_end_and_a_rerun_costs_nothing(
     llm: LlmServer, many_sites: SiteServer, sqlite_stack: Stack, tmp_path: Path
 ) -> None:
     icp, listing = write_inputs(tmp_path, list(SITES))
-    args = ["run", str(icp), str(listing), "--qualifier", "llm", "--model", "test-model",
-            "--wait", "--json", "--fetch-via", many_sites.fetch_via, "--price-in", "0.5",
-            "--price-out", "1.5"]  # fmt: skip
+    args = [
+        "run",
+        str(icp),
+        str(listing),
+        "--qualifier",
+        "llm",
+        "--model",
+        "test-model",
+        "--wait",
+        "--json",
+        "--fetch-via",
+        many_sites.fetch_via,
+        "--price-in",
+        "0.5",
+        "--price-out",
+        "1.5",
+    ]
     first = cli(sqlite_stack, *args, llm=llm)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["status"] == "COMPLETED"
@@ -86,8 +100,9 @@ def test_run_wait_with_the_llm_qualifier_end_to_end_and_a_rerun_costs_nothing(
     # The result says where its verdict came from.
     app = sqlite_stack.open()
     record = app.runs.job(2, "fleetbase.ch")
-    extra = json.loads(raw(app).scalar("SELECT extra FROM results WHERE job_id = ?",
-                                       (record.job_id,)))  # fmt: skip
+    extra = json.loads(
+        raw(app).scalar("SELECT extra FROM results WHERE job_id = ?", (record.job_id,))
+    )
     assert extra["llm"]["cache_hit"] is True and extra["llm"]["prompt_version"] == "llm-1"
     assert app.runs.get(2).qualifier == "llm"
 
@@ -119,8 +134,18 @@ def test_the_endpoint_is_checked_before_anything_is_written(
     server = LlmServer(**setup).start()
     try:
         icp, listing = write_inputs(tmp_path, ["fleetbase.ch"])
-        found = cli(sqlite_stack, "run", str(icp), str(listing), "--qualifier", "llm",
-                    "--model", "test-model", llm=server, **env)  # fmt: skip
+        found = cli(
+            sqlite_stack,
+            "run",
+            str(icp),
+            str(listing),
+            "--qualifier",
+            "llm",
+            "--model",
+            "test-model",
+            llm=server,
+            **env,
+        )
     finally:
         server.stop()
     assert found.returncode == 2
@@ -147,25 +172,40 @@ def test_an_icp_without_a_description_is_refused(
 ) -> None:
     icp, listing = write_inputs(tmp_path, ["fleetbase.ch"])
     icp.write_text(json.dumps({"name": "x"}))
-    found = cli(sqlite_stack, "run", str(icp), str(listing), "--qualifier", "llm",
-                "--model", "test-model", llm=llm)  # fmt: skip
+    found = cli(
+        sqlite_stack,
+        "run",
+        str(icp),
+        str(listing),
+        "--qualifier",
+        "llm",
+        "--model",
+        "test-model",
+        llm=llm,
+    )
     assert found.returncode == 2 and "description" in found.stderr
     assert len(found.stderr.strip().splitlines()) == 1
 
 
 def worker(stack: Stack, llm: LlmServer, sites: SiteServer, *args: str) -> WorkerProcess:
     return WorkerProcess(
-        stack, "--fetch-via", sites.fetch_via, "--llm-concurrency", "1", *args,
+        stack,
+        "--fetch-via",
+        sites.fetch_via,
+        "--llm-concurrency",
+        "1",
+        *args,
         env={"QUALIFY_LLM_BASE_URL": llm.base_url},
-    )  # fmt: skip
+    )
 
 
 def test_a_worker_killed_mid_call_leaves_exactly_one_result_and_the_rerun_is_free(
     llm: LlmServer, many_sites: SiteServer, stack: Stack, tmp_path: Path
 ) -> None:
     icp, listing = write_inputs(tmp_path, TWINS[:3])
-    created = cli(stack, "run", str(icp), str(listing), "--qualifier", "llm", "--model",
-                  "test-model", llm=llm)  # fmt: skip
+    created = cli(
+        stack, "run", str(icp), str(listing), "--qualifier", "llm", "--model", "test-model", llm=llm
+    )
     assert created.returncode == 0, created.stderr
     llm.script(reply.slow(8))  # the first call hangs: the worker dies in it
     doomed = worker(stack, llm, many_sites, "-c", "1", "--lease", "1s")
@@ -183,8 +223,9 @@ def test_a_worker_killed_mid_call_leaves_exactly_one_result_and_the_rerun_is_fre
     # The killed call was never answered, so never recorded: three paid calls, four asked.
     assert app.llm_account(1).calls == 3 and llm.chat_requests == 4
 
-    rerun = cli(stack, "run", str(icp), str(listing), "--qualifier", "llm", "--model",
-                "test-model", llm=llm)  # fmt: skip
+    rerun = cli(
+        stack, "run", str(icp), str(listing), "--qualifier", "llm", "--model", "test-model", llm=llm
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert worker(stack, llm, many_sites, "--burst").wait(90) == 0
     account = app.llm_account(2)
@@ -198,8 +239,19 @@ def test_the_budget_stops_a_run_exactly_where_it_should_and_a_larger_one_resumes
     llm: LlmServer, many_sites: SiteServer, stack: Stack, tmp_path: Path
 ) -> None:
     icp, listing = write_inputs(tmp_path, TWINS)
-    created = cli(stack, "run", str(icp), str(listing), "--qualifier", "llm", "--model",
-                  "test-model", "--max-tokens", "1", llm=llm)  # fmt: skip
+    created = cli(
+        stack,
+        "run",
+        str(icp),
+        str(listing),
+        "--qualifier",
+        "llm",
+        "--model",
+        "test-model",
+        "--max-tokens",
+        "1",
+        llm=llm,
+    )
     assert created.returncode == 0, created.stderr
     app = stack.open()
 
@@ -245,13 +297,27 @@ def test_a_wrong_key_mid_run_pauses_the_worker_and_fails_no_domain(
     server = LlmServer(api_key="right").start()
     try:
         icp, listing = write_inputs(tmp_path, TWINS[:3])
-        created = cli(sqlite_stack, "run", str(icp), str(listing), "--qualifier", "llm",
-                      "--model", "test-model", llm=server, QUALIFY_LLM_API_KEY="right")  # fmt: skip
+        created = cli(
+            sqlite_stack,
+            "run",
+            str(icp),
+            str(listing),
+            "--qualifier",
+            "llm",
+            "--model",
+            "test-model",
+            llm=server,
+            QUALIFY_LLM_API_KEY="right",
+        )
         assert created.returncode == 0, created.stderr
         process = WorkerProcess(
-            sqlite_stack, "--fetch-via", many_sites.fetch_via, "-c", "2",
+            sqlite_stack,
+            "--fetch-via",
+            many_sites.fetch_via,
+            "-c",
+            "2",
             env={"QUALIFY_LLM_BASE_URL": server.base_url, "QUALIFY_LLM_API_KEY": "revoked"},
-        )  # fmt: skip
+        )
         app = sqlite_stack.open()
         try:
             wait_until(lambda: any(w.state == "paused" for w in app.workers.list()), timeout=30)

@@ -40,15 +40,28 @@ def test_unverified_support_never_qualifies(make_llm: Make, llm: LlmServer, acti
     llm.script(action)  # type: ignore[arg-type]
     result = make_llm()("fleetbase.ch", ICP)
     assert result["verdict"] == "review" and result["score"] is None
-    claimed = [r for r in result["reasons"] if r["criterion"] == "industry"][0]
+    claimed = next(r for r in result["reasons"] if r["criterion"] == "industry")
     assert claimed["grounding"] == "unverified" and claimed["points"] == 0
     assert claimed["evidence"].startswith("[unverified:")
 
 
 def test_a_quote_from_a_page_not_shown_is_unverified(make_llm: Make, llm: LlmServer) -> None:
-    llm.script(reply.answer({"summary": "s", "reasons": [
-        {"criterion": "industry", "outcome": "match", "claim": "c", "page": "P9",
-         "quote": "Fleet management software for logistics teams"}]}))  # fmt: skip
+    llm.script(
+        reply.answer(
+            {
+                "summary": "s",
+                "reasons": [
+                    {
+                        "criterion": "industry",
+                        "outcome": "match",
+                        "claim": "c",
+                        "page": "P9",
+                        "quote": "Fleet management software for logistics teams",
+                    }
+                ],
+            }
+        )
+    )
     result = make_llm()("fleetbase.ch", ICP)
     assert result["verdict"] == "review"
     assert "cited page 'P9' was not shown" in result["reasons"][-1]["evidence"]
@@ -60,9 +73,22 @@ def test_a_verified_mismatch_is_unqualified(make_llm: Make, llm: LlmServer) -> N
 
 
 def test_nothing_found_is_unknown(make_llm: Make, llm: LlmServer) -> None:
-    llm.script(reply.answer({"summary": "s", "reasons": [
-        {"criterion": "industry", "outcome": "unknown", "claim": "", "page": None,
-         "quote": None}]}))  # fmt: skip
+    llm.script(
+        reply.answer(
+            {
+                "summary": "s",
+                "reasons": [
+                    {
+                        "criterion": "industry",
+                        "outcome": "unknown",
+                        "claim": "",
+                        "page": None,
+                        "quote": None,
+                    }
+                ],
+            }
+        )
+    )
     assert make_llm()("fleetbase.ch", ICP)["verdict"] == "unknown"
 
 
@@ -71,14 +97,26 @@ def test_nothing_found_is_unknown(make_llm: Make, llm: LlmServer) -> None:
     [
         ("forsale-domain.com", ICP, "site", "unqualified"),  # parked
         ("botwall.io", ICP, "site", "unknown"),
-        ("fleetbase.ch", {**ICP, "exclude_domains": ["fleetbase.ch"]}, "hard_filter",
-         "unqualified"),
-        ("royal-casino.com", {**ICP, "keywords": {"none": ["casino"]}}, "hard_filter",
-         "unqualified"),
-        ("shoply.com", {**ICP, "technologies": {"none": ["Shopify"]}}, "hard_filter",
-         "unqualified"),
+        (
+            "fleetbase.ch",
+            {**ICP, "exclude_domains": ["fleetbase.ch"]},
+            "hard_filter",
+            "unqualified",
+        ),
+        (
+            "royal-casino.com",
+            {**ICP, "keywords": {"none": ["casino"]}},
+            "hard_filter",
+            "unqualified",
+        ),
+        (
+            "shoply.com",
+            {**ICP, "technologies": {"none": ["Shopify"]}},
+            "hard_filter",
+            "unqualified",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cheap_things_are_decided_without_a_model_call(
     make_llm: Make, llm: LlmServer, domain: str, icp: dict, decided_by: str, verdict: str
 ) -> None:

@@ -135,9 +135,13 @@ class LlmQualifier:
             model = stored or self.settings.llm.model
             if not model:
                 raise OurSideError(
-                    "llm: no model; give --model or set QUALIFY_LLM_MODEL", code="llm_model",
-                    kind="model", subject=self.client.url, scope=SCOPE, certain=True,
-                )  # fmt: skip
+                    "llm: no model; give --model or set QUALIFY_LLM_MODEL",
+                    code="llm_model",
+                    kind="model",
+                    subject=self.client.url,
+                    scope=SCOPE,
+                    certain=True,
+                )
             self._model = model
         return self._model
 
@@ -163,8 +167,11 @@ class LlmQualifier:
         web_result = scored(signals, normalized)
         decided = _decided_without_model(signals, web_result)
         if decided is not None:
-            web_result["llm"] = {"prompt_version": prompts.PROMPT_VERSION, "model_call": False,
-                                 "decided_by": decided}  # fmt: skip
+            web_result["llm"] = {
+                "prompt_version": prompts.PROMPT_VERSION,
+                "model_call": False,
+                "decided_by": decided,
+            }
             return web_result
         pages = prompts.site_pages(signals, self.settings.llm.char_budget)
         prompt = prompts.build(icp, pages)
@@ -178,8 +185,13 @@ class LlmQualifier:
             mode = None
         else:
             reply = self._ask(model, prompt)
-            answer, served, usage, hit, mode = (reply.answer, reply.model, reply.usage, False,
-                                                reply.mode)  # fmt: skip
+            answer, served, usage, hit, mode = (
+                reply.answer,
+                reply.model,
+                reply.usage,
+                False,
+                reply.mode,
+            )
             if self.ledger is not None:
                 verdict = CachedVerdict(key, served, prompts.PROMPT_VERSION, answer, usage)
                 self.ledger.keep(verdict, self.run_id)

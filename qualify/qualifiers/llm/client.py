@@ -130,9 +130,12 @@ class LlmClient:
         repair = [
             *messages,
             {"role": "assistant", "content": content or ""},
-            {"role": "user", "content": f"That reply is invalid: {problem}. Answer again with"
-             " only the JSON object, in the required shape."},
-        ]  # fmt: skip
+            {
+                "role": "user",
+                "content": f"That reply is invalid: {problem}. Answer again with"
+                " only the JSON object, in the required shape.",
+            },
+        ]
         again = self._post(model, repair, mode)
         usage = usage + _usage(again, repair)
         content, problem2 = _content(again)
@@ -175,8 +178,9 @@ class LlmClient:
                     f"llm: {self.url} answered 200 with a body that is not JSON", code=BAD_OUTPUT
                 ) from None
             if not isinstance(data, dict):
-                raise PermanentError(f"llm: {self.url} answered {type(data).__name__}",
-                                     code=BAD_OUTPUT)  # fmt: skip
+                raise PermanentError(
+                    f"llm: {self.url} answered {type(data).__name__}", code=BAD_OUTPUT
+                )
             return data
         raise self._status_error(response, model, mode)
 
@@ -184,8 +188,11 @@ class LlmClient:
         status = response.status_code
         text = response.text[:300]
         if status in (401, 403):
-            return self._ours(f"llm: {status} from {self.url}; check QUALIFY_LLM_API_KEY",
-                              "llm_auth", "authentication")  # fmt: skip
+            return self._ours(
+                f"llm: {status} from {self.url}; check QUALIFY_LLM_API_KEY",
+                "llm_auth",
+                "authentication",
+            )
         if _unknown_model(status, text):
             return self._ours(
                 f"llm: model {model!r} is not served at {self.url}; check --model or"
@@ -194,27 +201,34 @@ class LlmClient:
                 "model",
             )
         if status == 404:
-            return self._ours(f"llm: 404 from {self.url}; check QUALIFY_LLM_BASE_URL",
-                              "llm_endpoint", "request")  # fmt: skip
+            return self._ours(
+                f"llm: 404 from {self.url}; check QUALIFY_LLM_BASE_URL", "llm_endpoint", "request"
+            )
         if status in (429, 503):
             code = "llm_rate_limited" if status == 429 else "llm_unavailable"
-            return TransientError(f"llm: {status} from {self.url}", code=code,
-                                  retry_after=retry_after(response.headers))  # fmt: skip
+            return TransientError(
+                f"llm: {status} from {self.url}",
+                code=code,
+                retry_after=retry_after(response.headers),
+            )
         if mode != "prompt" and status in _MODE_REFUSED:
             return _Refused()
         if status >= 500:
-            return TransientError(f"llm: {status} from {self.url}: {text}", code="llm_5xx",
-                                  retry_after=retry_after(response.headers))  # fmt: skip
+            return TransientError(
+                f"llm: {status} from {self.url}: {text}",
+                code="llm_5xx",
+                retry_after=retry_after(response.headers),
+            )
         return PermanentError(f"llm: {status} from {self.url}: {text}", code="llm_bad_request")
 
     def _ours(self, message: str, code: str, kind: str) -> OurSideError:
-        return OurSideError(message, code=code, kind=kind, subject=self.url, scope=SCOPE,
-                            certain=True)  # fmt: skip
+        return OurSideError(
+            message, code=code, kind=kind, subject=self.url, scope=SCOPE, certain=True
+        )
 
     def _unreachable(self, exc: Exception) -> OurSideError:
         return self._ours(
-            f"llm: cannot connect to {self.url} ({type(exc).__name__}); check"
-            " QUALIFY_LLM_BASE_URL",
+            f"llm: cannot connect to {self.url} ({type(exc).__name__}); check QUALIFY_LLM_BASE_URL",
             "llm_unreachable",
             "connection",
         )
@@ -233,16 +247,22 @@ class LlmClient:
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
         if response.status_code in (401, 403):
-            raise self._ours(f"llm: {response.status_code} from {url}; check"
-                             " QUALIFY_LLM_API_KEY", "llm_auth", "authentication")  # fmt: skip
+            raise self._ours(
+                f"llm: {response.status_code} from {url}; check QUALIFY_LLM_API_KEY",
+                "llm_auth",
+                "authentication",
+            )
         if response.status_code != 200:
             return  # no model list here (some servers): the first job will tell
         try:
             listed = {str(m.get("id")) for m in response.json().get("data") or []}
         except (ValueError, AttributeError):
             return
-        if model and listed and model not in listed and not any(
-            m.split(":")[0] == model or model.split(":")[0] == m for m in listed
+        if (
+            model
+            and listed
+            and model not in listed
+            and not any(m.split(":")[0] == model or model.split(":")[0] == m for m in listed)
         ):
             raise self._ours(
                 f"llm: model {model!r} is not served at {url} (it serves"
@@ -266,9 +286,19 @@ class _Refused(Exception):
 
 def _unknown_model(status: int, text: str) -> bool:
     lowered = text.lower()
-    return status in (400, 404) and "model" in lowered and any(
-        w in lowered for w in ("not found", "does not exist", "unknown model", "model_not_found",
-                               "no such model")  # fmt: skip
+    return (
+        status in (400, 404)
+        and "model" in lowered
+        and any(
+            w in lowered
+            for w in (
+                "not found",
+                "does not exist",
+                "unknown model",
+                "model_not_found",
+                "no such model",
+            )
+        )
     )
 
 

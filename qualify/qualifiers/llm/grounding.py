@@ -34,7 +34,9 @@ _MIN_ANCHOR = 8
 _MAX_ANCHORS = 6
 
 _QUOTES = dict.fromkeys(map(ord, "\u2018\u2019\u201a\u201b\u2032\u0060\u00b4"), "'")
-_QUOTES.update(dict.fromkeys(map(ord, "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u2039\u203a"), '"'))
+_QUOTES.update(
+    dict.fromkeys(map(ord, "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u2039\u203a"), '"')
+)
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63"), "-")
 _SPACE = re.compile(r"\s+")
 _ELISION = re.compile(r"\s*(?:\.\.\.|\[\.\.\.\]|\(\.\.\.\))\s*")
@@ -107,7 +109,9 @@ def _aligned(quote: str, text: str) -> float:
     for block in anchors:
         start = max(0, block.a - block.b - len(quote) // 20)
         window = text[start : start + span]
-        matched = sum(b.size for b in SequenceMatcher(None, quote, window, autojunk=False)
-                      .get_matching_blocks())  # fmt: skip
+        matched = sum(
+            b.size
+            for b in SequenceMatcher(None, quote, window, autojunk=False).get_matching_blocks()
+        )
         best = max(best, matched / len(quote))
     return best

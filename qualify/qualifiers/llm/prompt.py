@@ -103,8 +103,11 @@ class Prompt:
 def icp_statement(icp: dict[str, Any]) -> str:
     """The ICP in words: its description, then any structured fields as they are."""
     parts = [str(icp.get("description") or "").strip()]
-    rest = {k: v for k, v in icp.items() if k not in ("name", "description", "weights",
-                                                       "thresholds", "hard_filters")}  # fmt: skip
+    rest = {
+        k: v
+        for k, v in icp.items()
+        if k not in ("name", "description", "weights", "thresholds", "hard_filters")
+    }
     if rest:
         parts.append("Also: " + json.dumps(rest, ensure_ascii=False, sort_keys=True))
     return " ".join(p for p in parts if p) or str(icp.get("name") or "")

@@ -30,7 +30,9 @@ TIER_A_CONFIDENCE = 0.75
 def judge(answer: dict[str, Any], prompt: Prompt, thresholds: dict[str, float]) -> dict[str, Any]:
     """``score``, ``verdict``, ``tier``, ``confidence`` and ``reasons`` for an answer."""
     reasons = [_reason(raw, prompt) for raw in answer.get("reasons") or []]
-    observed = [r for r in reasons if r["grounding"] in grounding.VERIFIED and r["outcome"] in VALUES]
+    observed = [
+        r for r in reasons if r["grounding"] in grounding.VERIFIED and r["outcome"] in VALUES
+    ]
     for r in observed:
         r["points"] = round(100.0 * VALUES[r["outcome"]] / len(observed), 1)
     score = round(sum(r["points"] for r in observed)) if observed else None
@@ -42,16 +44,24 @@ def judge(answer: dict[str, Any], prompt: Prompt, thresholds: dict[str, float]) 
     elif score is None:
         verdict = "review" if claimed else "unknown"
         if claimed:
-            notes.append(_note(f"the model judged {len(claimed)} criteria but none of its "
-                               "quotes was found on the cited page: review by hand"))  # fmt: skip
+            notes.append(
+                _note(
+                    f"the model judged {len(claimed)} criteria but none of its "
+                    "quotes was found on the cited page: review by hand"
+                )
+            )
     elif score >= thresholds["qualified"]:
         matched = any(r["outcome"] == "match" for r in observed)
         if confidence >= thresholds["min_confidence"] and matched:
             verdict = "qualified"
         else:
             verdict = "review"
-            notes.append(_note(f"score {score} but only {len(observed)} of {len(reasons)} "
-                               "criteria are backed by a verified quote"))  # fmt: skip
+            notes.append(
+                _note(
+                    f"score {score} but only {len(observed)} of {len(reasons)} "
+                    "criteria are backed by a verified quote"
+                )
+            )
     elif score >= thresholds["review"]:
         verdict = "review"
     else:
@@ -101,5 +111,10 @@ def _reason(raw: dict[str, Any], prompt: Prompt) -> dict[str, Any]:
 
 
 def _note(text: str) -> dict[str, Any]:
-    return {"criterion": "grounding", "outcome": "partial", "points": 0, "evidence": text,
-            "source_url": None}  # fmt: skip
+    return {
+        "criterion": "grounding",
+        "outcome": "partial",
+        "points": 0,
+        "evidence": text,
+        "source_url": None,
+    }
