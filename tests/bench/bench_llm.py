@@ -58,8 +58,9 @@ def prose(seed: int, words: int) -> str:
 
 def company(i: int) -> dict:
     nav = '<a href="/about">About</a><a href="/pricing">Pricing</a><a href="/careers">Careers</a>'
-    home = page(f"Company {i} - logistics software", f"<p>Company {i} builds {prose(i, 150 + i * 37 % 900)}</p>",
-                nav=nav, description=f"Software number {i} for logistics teams")  # fmt: skip
+    body = f"<p>Company {i} builds {prose(i, 150 + i * 37 % 900)}</p>"
+    home = page(f"Company {i} - logistics software", body, nav=nav,
+                description=f"Software number {i} for logistics teams")  # fmt: skip
     return {
         "/": Resp(200, home),
         "/about": Resp(
