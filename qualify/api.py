@@ -424,6 +424,12 @@ class Qualify:
         run = self.runs.get(run_id)
         if run.status == RunStatus.CANCELLED:
             return 0
+        if run.status == RunStatus.BUDGET:
+            # Stopped at its token budget, its jobs queued without messages: active again
+            # for the cancel only, in the same transaction, so no worker can take one.
+            with self.database.write():
+                self.database.rows("resume_budget_run", run_id=run_id)
+                return self.jobs.cancel_run(run_id)
         if not run.active:
             raise InvalidStateError(f"run {run_id} is already {run.status}; nothing to cancel")
         return self.jobs.cancel_run(run_id)

@@ -196,3 +196,16 @@ def test_the_icp_needs_a_description() -> None:
         validate_icp({"name": "x"})
     with pytest.raises(ICPError, match="unknown field"):
         validate_icp({**ICP, "descripton": "typo"})
+
+
+def test_a_run_stopped_at_its_budget_can_be_cancelled(store: Store, tmp_path) -> None:
+    from qualify.api import Qualify
+    from qualify.settings import Settings
+
+    run_id = make_run(store, ["fleetbase.ch", "shoply.com"], max_tokens=0)
+    store.llm.stop_for_budget(run_id)
+    assert store.runs.get(run_id).status == "BUDGET"
+    app = Qualify(store, Settings(db=str(tmp_path / "q.db")))
+    assert app.cancel(run_id) == 2
+    run = store.runs.get(run_id)
+    assert (run.status, run.cancelled) == ("CANCELLED", 2)
