@@ -63,3 +63,34 @@ def test_a_quote_too_short_to_prove_anything_is_unverified(quote: str) -> None:
     check = grounding.verify(quote, PAGE)
     assert check.status == grounding.UNVERIFIED
     assert check.why == "quote too short to verify"
+
+
+def test_a_fuzzy_quote_that_alters_a_figure_is_unverified() -> None:
+    # One digit more aligns at over 0.9, and is exactly what a size criterion turns on.
+    check = grounding.verify("Founded in Zürich in 2016 - a team of 800 engineers", PAGE)
+    assert check.status == grounding.UNVERIFIED
+    assert check.why == "figure 800 is not on the page"
+    # Retyped figures that are on the page stay fuzzy.
+    kept = grounding.verify("Founded in Zurich in 2016 - a team of 80 engineers", PAGE)
+    assert kept.status == grounding.FUZZY
+
+
+@pytest.mark.parametrize(
+    ("claim", "verified"),
+    [
+        ("The company has 80 engineers.", True),
+        ("It was founded in 2016 and has 80 engineers.", True),
+        ("The company has about 250 employees.", False),  # not what the quote says
+        ("It is a mid-sized engineering company.", True),  # no figure to hold it to
+    ],
+)
+def test_the_quote_must_hold_the_figures_its_claim_states(claim: str, verified: bool) -> None:
+    check = grounding.verify("Founded in Zürich in 2016 — a team of 80 engineers", PAGE, claim)
+    assert check.verified is verified, check
+    if not verified:
+        assert check.why == "the claim's 250 is not in the quote"
+
+
+@pytest.mark.parametrize("written", ["1,000", "1.000", "1000", "1 000"])
+def test_figures_are_compared_without_their_separators(written: str) -> None:
+    assert grounding.figures(f"over {written} trucks") == {"1000"}

@@ -89,7 +89,7 @@ def _reason(raw: dict[str, Any], prompt: Prompt) -> dict[str, Any]:
     elif page is None:
         status, why = grounding.UNVERIFIED, f"cited page {raw.get('page')!r} was not shown"
     else:
-        check = grounding.verify(quote, page.text)
+        check = grounding.verify(quote, page.text, claim)
         status, why = check.status, check.why
     evidence = claim
     if quote:
