@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 from qualify import export, qualifiers
 from qualify.errors import InputError, InvalidStateError, NotFoundError
 from qualify.export import Layout
+from qualify.llmledger import RunAccount
 from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.settings import Settings
 from qualify.store import PruneReport, RetryReport, Run, RunInputs, RunStatus, Store, WorkerInfo
@@ -123,6 +124,47 @@ def prepare_run(
 
 
 @dataclass(frozen=True)
+class LlmRunOptions:
+    """A run of the llm qualifier: its model (stored on the run; the key never is), its
+    token budget (None: none) and the prices per 1M tokens its cost is estimated at."""
+
+    model: str
+    max_tokens: int | None = None
+    price_in: float | None = None
+    price_out: float | None = None
+
+    def account(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "price_in": self.price_in,
+            "price_out": self.price_out,
+        }
+
+
+def check_llm(settings: Settings, model: str | None = None) -> str:
+    """Before an llm run is written: the model to use (``model``, else the configured
+    one), checked against the endpoint (it answers, takes the key, serves the model).
+    Raises :class:`InputError` with one line naming the culprit."""
+    from qualify.errors import OurSideError
+    from qualify.qualifiers.llm.client import LlmClient
+
+    chosen = model or settings.llm.model
+    if not chosen:
+        raise InputError(
+            "model: required by the llm qualifier; give --model or set QUALIFY_LLM_MODEL"
+        )
+    client = LlmClient(settings.llm)
+    try:
+        client.check(chosen)
+    except OurSideError as exc:
+        raise InputError(str(exc)) from None
+    finally:
+        client.close()
+    return chosen
+
+
+@dataclass(frozen=True)
 class StatusReport:
     """What ``qualify status`` shows: runs and workers, read at ``now`` (the store's clock)."""
 
@@ -157,6 +199,8 @@ class RunSummary:
     lineage: Lineage | None = None
     #: The most common codes behind its ``unknown`` verdicts (None when there is none).
     unknown_codes: list[tuple[str, int]] | None = None
+    #: The llm qualifier's account: tokens, cache hits, budget, cost (None: no model used).
+    llm: RunAccount | None = None
 
 
 class Qualify:
@@ -218,9 +262,11 @@ class Qualify:
         max_attempts: int = 5,
         backoff: float = 10.0,
         max_page_age: float | None = DEFAULT_MAX_PAGE_AGE,
+        llm: LlmRunOptions | None = None,
     ) -> RunCreated:
         """Write a prepared run and all its jobs, queued, in one transaction. Its qualifier
-        may use kept pages up to ``max_page_age`` seconds old (None: any; 0: none)."""
+        may use kept pages up to ``max_page_age`` seconds old (None: any; 0: none). ``llm``:
+        the llm qualifier's model, budget and prices for the run (see :func:`check_llm`)."""
         if max_attempts < 1:
             raise InputError("max_attempts: must be at least 1")
         if max_page_age is not None and max_page_age < 0:
@@ -239,6 +285,7 @@ class Qualify:
                 max_page_age=max_page_age,
                 inputs=inputs,
                 input_rows=domains.rows,
+                llm_account=None if llm is None else llm.account(),
             )
         finally:
             domains.close()
@@ -256,6 +303,38 @@ class Qualify:
             cut_cells=domains.cut_cells,
         )
 
+    def set_run_budget(
+        self,
+        run_id: int,
+        *,
+        max_tokens: int | None = None,
+        no_budget: bool = False,
+        price_in: float | None = None,
+        price_out: float | None = None,
+    ) -> RunAccount:
+        """A run's token budget or prices (``qualify run-set``). A run stopped at its budget
+        (BUDGET) that the new one covers goes on; one it does not cover is refused."""
+        if max_tokens is not None and max_tokens < 0:
+            raise InputError("max-tokens: must not be negative")
+        for name, price in (("price-in", price_in), ("price-out", price_out)):
+            if price is not None and price < 0:
+                raise InputError(f"{name}: must not be negative")
+        self.runs.get(run_id)  # names a run that does not exist
+        return self.store.llm.set_budget(
+            run_id,
+            max_tokens=max_tokens,
+            clear_budget=no_budget,
+            price_in=price_in,
+            price_out=price_out,
+        )
+
+    def llm_account(self, run_id: int) -> RunAccount | None:
+        """The llm account of a run (tokens, cache hits, budget, cost), None if it has none."""
+        return self.store.llm.accounts([run_id]).get(run_id)
+
+    def llm_accounts(self, run_ids: Sequence[int]) -> dict[int, RunAccount]:
+        return self.store.llm.accounts(run_ids) if run_ids else {}
+
     def rescore(
         self,
         source_run_id: int,
@@ -263,6 +342,7 @@ class Qualify:
         *,
         qualifier: str | None = None,
         name: str | None = None,
+        model: str | None = None,
     ) -> RescoreCreated:
         """A new run over every domain of run ``source_run_id``, linked to it, judged with
         the ICP at ``icp_path`` (and ``qualifier``, the source's by default) from kept pages
@@ -275,6 +355,13 @@ class Qualify:
             source, self.runs.plan(source_run_id), icp_path, qualifier
         )
         name = name or prepared.default_name
+        account = None
+        if prepared.qualifier == "llm":
+            # The source's model, checked like a new run's; its budget and prices do not
+            # carry over (a rescore from kept pages and cached verdicts may cost nothing).
+            before = self.llm_account(source.id)
+            model = check_llm(self.settings, (before.model if before else None) or model)
+            account = LlmRunOptions(model).account()
         run_id = self.runs.create_rescore(
             source,
             name=name,
@@ -282,6 +369,7 @@ class Qualify:
             icp=prepared.icp,
             max_attempts=source.max_attempts,
             backoff=source.backoff,
+            llm_account=account,
         )
         return RescoreCreated(
             run_id=run_id,
@@ -342,6 +430,12 @@ class Qualify:
         run = self.runs.get(run_id)
         if run.status == RunStatus.CANCELLED:
             return 0
+        if run.status == RunStatus.BUDGET:
+            # Stopped at its token budget, its jobs queued without messages: active again
+            # for the cancel only, in the same transaction, so no worker can take one.
+            with self.database.write():
+                self.database.rows("resume_budget_run", run_id=run_id)
+                return self.jobs.cancel_run(run_id)
         if not run.active:
             raise InvalidStateError(f"run {run_id} is already {run.status}; nothing to cancel")
         return self.jobs.cancel_run(run_id)
@@ -430,6 +524,7 @@ class Qualify:
             failures=runs.count_failures(run_id) if run.failed else None,
             lineage=self.lineage(run),
             unknown_codes=runs.count_unknown_codes(run_id) if run.unknown else None,
+            llm=self.llm_account(run_id),
         )
 
     # -- working --------------------------------------------------------------------------

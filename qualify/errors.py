@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 
@@ -125,3 +126,16 @@ class OurSideError(TransientError):
         self.scope = scope
         self.certain = certain
         self.result = result
+
+
+class BudgetReached(QualifierError):
+    """The run's token budget is spent: its job is set aside unpaid (queued again, the
+    attempt not counted) until ``qualify run-set RUN --max-tokens`` raises the budget."""
+
+    def __init__(self, message: str, *, run_id: int) -> None:
+        super().__init__(message, code="llm_budget")
+        self.run_id = run_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole: a suspect's child process sends it back to its worker.
+        return (functools.partial(BudgetReached, run_id=self.run_id), (str(self),))

@@ -3,7 +3,8 @@
 :meth:`Settings.resolve` is the only place qualify reads its environment variables
 (``QUALIFY_DB``, ``QUALIFY_QUEUE``, ``QUALIFY_FETCH_VIA``, ``QUALIFY_ALLOW_PRIVATE_NETWORKS``,
 ``QUALIFY_USER_AGENT``, ``QUALIFY_DNS``, ``QUALIFY_CANARY``, ``QUALIFY_CA_BUNDLE``,
-``QUALIFY_PER_IP_CONNECTIONS``). Everything below it takes a :class:`Settings` (or its
+``QUALIFY_PER_IP_CONNECTIONS``, ``QUALIFY_LLM_BASE_URL``, ``QUALIFY_LLM_API_KEY``,
+``QUALIFY_LLM_MODEL``). Everything below it takes a :class:`Settings` (or its
 :class:`FetchSettings`) as an argument. Light on purpose: the CLI imports it at start-up, so
 it must not pull in httpx, selectolax or the web qualifier.
 """
@@ -32,6 +33,10 @@ DNS_ENV = "QUALIFY_DNS"
 CANARY_ENV = "QUALIFY_CANARY"
 CA_BUNDLE_ENV = "QUALIFY_CA_BUNDLE"
 PER_IP_ENV = "QUALIFY_PER_IP_CONNECTIONS"
+LLM_BASE_URL_ENV = "QUALIFY_LLM_BASE_URL"
+LLM_API_KEY_ENV = "QUALIFY_LLM_API_KEY"
+LLM_MODEL_ENV = "QUALIFY_LLM_MODEL"
+DEFAULT_LLM_BASE_URL = "http://127.0.0.1:11434/v1"  # Ollama's OpenAI-compatible endpoint
 
 DEFAULT_USER_AGENT = (
     f"qualify/{__version__} (ICP qualification bot; respects robots.txt; "
@@ -104,13 +109,40 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class LlmSettings:
+    """Where the ``llm`` qualifier asks its model. The key is read from the environment
+    only and never stored; the model a run uses is stored on the run (this ``model`` is the
+    default for new runs)."""
+
+    base_url: str = DEFAULT_LLM_BASE_URL  # up to and including /v1
+    api_key: str | None = None
+    model: str | None = None
+    concurrency: int = 4  # requests in flight at once to the endpoint, per worker
+    timeout: float = 120.0  # one request, generation included
+    max_retries_in_call: int = 0  # ours are the job's retries; none stacked inside a call
+    # Characters of page text shown to the model per domain (the prompt's budget).
+    char_budget: int = 12_000
+    max_output_tokens: int = 1_200
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{LLM_BASE_URL_ENV}: {self.base_url!r} is not an http(s) URL")
+        if not 1 <= self.concurrency <= 256:
+            raise ConfigError(f"llm-concurrency: expected 1-256, got {self.concurrency}")
+        if self.timeout <= 0 or self.char_budget < 500 or self.max_output_tokens < 64:
+            raise ConfigError("llm timeout, char_budget (>= 500) or max_output_tokens out of range")
+
+
+@dataclass(frozen=True)
 class Settings:
     """``db``: a path or URL for the store; ``queue``: a Redis URL, or None for the store's
-    own database; ``fetch``: how the web qualifier fetches."""
+    own database; ``fetch``: how the web qualifier fetches; ``llm``: where the llm
+    qualifier asks its model."""
 
     db: str = DEFAULT_DB
     queue: str | None = None
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
 
     @classmethod
     def resolve(
@@ -126,7 +158,17 @@ class Settings:
             db=db or env.get(DB_ENV) or DEFAULT_DB,
             queue=queue or env.get(QUEUE_ENV) or None,
             fetch=FetchSettings(**_fetch_environment(env)),
+            llm=LlmSettings(**_llm_environment(env)),
         )
+
+    def with_llm(self, **overrides: Any) -> Settings:
+        """These settings with some llm settings replaced (``--model``,
+        ``--llm-concurrency``, tests); None leaves a setting as it is."""
+        unknown = set(overrides) - {f.name for f in fields(LlmSettings)}
+        if unknown:
+            raise TypeError(f"with_llm() got unknown settings: {', '.join(sorted(unknown))}")
+        values = {name: value for name, value in overrides.items() if value is not None}
+        return replace(self, llm=replace(self.llm, **values)) if values else self
 
     def with_fetch(self, **overrides: Any) -> Settings:
         """These settings with some fetch settings replaced (command-line options, tests).
@@ -215,4 +257,15 @@ def _fetch_environment(env: Mapping[str, str]) -> dict[str, Any]:
         if not value.isdigit():
             raise ConfigError(f"{PER_IP_ENV}: expected a whole number, got {value!r}")
         found["per_ip_connections"] = int(value)
+    return found
+
+
+def _llm_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, var in (("base_url", LLM_BASE_URL_ENV), ("api_key", LLM_API_KEY_ENV),
+                      ("model", LLM_MODEL_ENV)):  # fmt: skip
+        if env.get(var, "").strip():
+            found[name] = env[var].strip()
+    if "base_url" in found:
+        found["base_url"] = found["base_url"].rstrip("/")
     return found

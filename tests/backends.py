@@ -24,6 +24,8 @@ STORE_TABLES = (
     "workers",
     "pages",
     "page_contents",
+    "llm_verdicts",
+    "llm_accounts",
 )
 
 

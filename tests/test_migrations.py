@@ -34,6 +34,7 @@ RELEASED = {
     "m010_result_history": "4157b1ed92c3badd",
     "m011_queue_tables": "2573f204f596ceb5",
     "m012_claim_numbers": "ce4d3d8b5175ca4f",
+    "m013_llm_cache": "eaa189df347f4d7c",
 }
 
 

@@ -77,7 +77,7 @@ def test_rescore_is_a_new_linked_run_over_the_same_domains(
         (["rescore", "99", "--icp", "{icp}"], "run 99"),
         (["rescore", "1", "--icp", "missing.json"], "missing.json"),
         (["rescore", "1", "--icp", "{bad}"], "bad.json"),
-        (["rescore", "1", "--icp", "{icp}", "--qualifier", "llm"], "'llm'"),
+        (["rescore", "1", "--icp", "{icp}", "--qualifier", "llm"], "QUALIFY_LLM_MODEL"),
         (["rescore", "1", "--icp", "{icp}", "--qualifier", "no_such_module:go"], "no_such_module"),
         (["rescore", "1"], "--icp"),
     ],
@@ -96,12 +96,11 @@ def test_rescore_refuses_bad_input_in_one_line_and_writes_nothing(
     assert stack.snapshot() == before
 
 
-def test_llm_is_refused_until_it_exists(app: Qualify, stack: Stack, source: int, tmp_path: Path):
+def test_llm_without_a_model_is_refused(app: Qualify, stack: Stack, source: int, tmp_path: Path):
     result = invoke(*stack.cli, "rescore", "1", "--icp", write_icp(tmp_path / "i.json"),
                     "--qualifier", "llm")  # fmt: skip
     assert result.output.strip() == (
-        "Error: qualifier 'llm': the llm qualifier does not exist yet; rescore takes web or"
-        " MODULE:CALLABLE"
+        "Error: model: required by the llm qualifier; give --model or set QUALIFY_LLM_MODEL"
     )
 
 

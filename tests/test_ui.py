@@ -379,3 +379,21 @@ def test_the_command_serves_until_interrupted(stack: Stack, tmp_path: Path) -> N
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+
+
+def test_the_run_page_shows_an_llm_runs_tokens_cache_hits_budget_and_cost(
+    app: Qualify, served: tuple[UiServer, httpx.Client]
+) -> None:
+    from qualify.llmledger import Usage
+
+    _, client = served
+    run_id = worked_run(app, varied_domains(3))
+    assert "llm-account" not in client.get(f"/runs/{run_id}").text  # not an llm run
+    app.set_run_budget(run_id, max_tokens=1000, price_in=2.0, price_out=10.0)
+    app.store.llm.spend(run_id, Usage(1200, 300), cache_hit=False)
+    app.store.llm.spend(run_id, Usage(), cache_hit=True)
+    page = client.get(f"/runs/{run_id}").text
+    assert "Tokens 1,500 (1,200 in, 300 out) in 1 model calls" in page
+    assert "Cache hits 1 (free)" in page
+    assert f"qualify run-set {run_id} --max-tokens N</code> resumes it" in page
+    assert "Estimated cost 0.0054" in page  # 1200 * 2 / 1M + 300 * 10 / 1M

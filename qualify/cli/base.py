@@ -198,6 +198,15 @@ def concurrency_option(help_text: str) -> Callable[[Command], Command]:
     )
 
 
+def llm_concurrency_option(func: Command) -> Command:
+    """The llm qualifier's requests in flight at once, separate from --concurrency."""
+    return click.option(
+        "--llm-concurrency",
+        type=click.IntRange(1, 256),
+        help="Requests in flight at once to the llm endpoint [default: 4].",
+    )(func)
+
+
 #: When a run with no movement and no live lease counts as stuck, unless told otherwise:
 #: `status --stuck-after` and `recover --older-than` share it.
 STUCK_AFTER = "5m"

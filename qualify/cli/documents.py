@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from qualify.api import Recovery, RescoreCreated, RunCreated, StatusReport
+from qualify.llmledger import RunAccount
 from qualify.store import PageStoreStats, PruneReport, Run, WorkerInfo
 from qualify.timefmt import iso
 from qualify.tuning.compare import RunDiff
@@ -19,7 +20,23 @@ def dumps(document: Any) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
-def run_json(run: Run, lineage: Lineage | None = None) -> dict[str, Any]:
+def llm_json(account: RunAccount) -> dict[str, Any]:
+    return {
+        "model": account.model,
+        "tokens": account.tokens,
+        "prompt_tokens": account.prompt_tokens,
+        "completion_tokens": account.completion_tokens,
+        "calls": account.calls,
+        "cache_hits": account.cache_hits,
+        "max_tokens": account.max_tokens,
+        "over_budget": account.over_budget,
+        "estimated_cost": account.cost,
+    }
+
+
+def run_json(
+    run: Run, lineage: Lineage | None = None, llm: RunAccount | None = None
+) -> dict[str, Any]:
     document = {
         "id": run.id,
         "name": run.name,
@@ -42,6 +59,8 @@ def run_json(run: Run, lineage: Lineage | None = None) -> dict[str, Any]:
             "icp_changes": lineage.icp_changes,
             "text": lineage.describe(),
         }
+    if llm is not None:
+        document["llm"] = llm_json(llm)
     return document
 
 

@@ -129,3 +129,46 @@ def cancel(run_id: int) -> None:
     with open_app(create=False) as app:
         count = app.cancel(run_id)
     click.echo(f"Run {run_id} cancelled: {plural(count, 'unfinished job')} cancelled")
+
+
+@cli.command("run-set")
+@click.argument("run_id", type=int)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=0),
+    help="A new token budget; a run stopped at BUDGET that it covers goes on.",
+)
+@click.option("--no-budget", is_flag=True, help="Remove the run's token budget.")
+@click.option("--price-in", type=click.FloatRange(min=0), help="Price per 1M prompt tokens.")
+@click.option("--price-out", type=click.FloatRange(min=0), help="Price per 1M completion tokens.")
+def run_set(
+    run_id: int,
+    max_tokens: int | None,
+    no_budget: bool,
+    price_in: float | None,
+    price_out: float | None,
+) -> None:
+    """Change an llm run's token budget or prices (for its estimated cost).
+
+    \b
+    Example:
+      qualify run-set 3 --max-tokens 2000000
+      qualify run-set 3 --price-in 0.15 --price-out 0.60
+    """
+    from qualify.errors import InputError
+
+    if max_tokens is None and not no_budget and price_in is None and price_out is None:
+        raise InputError("run-set: give --max-tokens, --no-budget, --price-in or --price-out")
+    if no_budget and max_tokens is not None:
+        raise InputError("run-set: --max-tokens and --no-budget exclude each other")
+    with open_app(create=False) as app:
+        account = app.set_run_budget(
+            run_id,
+            max_tokens=max_tokens,
+            no_budget=no_budget,
+            price_in=price_in,
+            price_out=price_out,
+        )
+        status = app.runs.get(run_id).status
+    budget = "no budget" if account.max_tokens is None else f"budget {account.max_tokens:,}"
+    click.echo(f"Run {run_id} {status}: {account.tokens:,} tokens used, {budget}")

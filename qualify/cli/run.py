@@ -18,6 +18,7 @@ from qualify.cli.base import (
     fetch_settings,
     json_option,
     lease_option,
+    llm_concurrency_option,
     open_app,
     outage_options,
     outage_settings,
@@ -54,7 +55,19 @@ if TYPE_CHECKING:
     help="Input columns each job keeps, for the export.",
 )
 @click.option("--name", help="A name for the run [default: ICP name / file name].")
-@click.option("--qualifier", metavar="web|MODULE:CALLABLE", help="What judges each domain.")
+@click.option(
+    "--qualifier", metavar="web|llm|MODULE:CALLABLE", help="What judges each domain [web]."
+)
+@click.option("--model", metavar="NAME", help="The llm qualifier's model [env QUALIFY_LLM_MODEL].")
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=0),
+    help="The llm qualifier's token budget for the run; raise it with run-set.",
+)
+@click.option(
+    "--price-in", type=click.FloatRange(min=0), help="Price per 1M prompt tokens (est. cost)."
+)
+@click.option("--price-out", type=click.FloatRange(min=0), help="Price per 1M completion tokens.")
 @click.option(
     "--max-attempts",
     type=click.IntRange(min=1),
@@ -79,6 +92,7 @@ if TYPE_CHECKING:
 @click.option("--wait", is_flag=True, help="Also work the run here, with a progress bar.")
 @concurrency_option("Jobs at once with --wait.")
 @lease_option
+@llm_concurrency_option
 @fetch_options
 @outage_options
 @json_option
@@ -94,12 +108,17 @@ def run(
     carry: str,
     name: str | None,
     qualifier: str | None,
+    model: str | None,
+    max_tokens: int | None,
+    price_in: float | None,
+    price_out: float | None,
     max_attempts: int,
     backoff: float,
     max_page_age: float,
     wait: bool,
     concurrency: int,
     lease: float,
+    llm_concurrency: int | None,
     outage_window: int,
     outage_threshold: int,
     probe_every: float,
@@ -122,7 +141,7 @@ def run(
       qualify run icp.json export.xlsx --sheet Companies --column Website
       cat domains.txt | qualify run icp.json - --qualifier mymodule:score
     """
-    from qualify.api import prepare_run
+    from qualify.api import LlmRunOptions, check_llm, prepare_run
     from qualify.cli import documents
     from qualify.inputs import ColumnError
     from qualify.worker import WorkerOptions
@@ -141,6 +160,13 @@ def run(
         raise InputError(f"{exc}; choose with --column NAME") from None
     # Fetch and worker settings are checked before anything is written, too.
     resolved = fetch_settings(**fetch) if wait else settings()
+    resolved = resolved.with_llm(model=model, concurrency=llm_concurrency)
+    llm = None
+    if prepared.qualifier == "llm":
+        # The endpoint, the key and the model, checked before anything is written.
+        llm = LlmRunOptions(check_llm(resolved, model), max_tokens, price_in, price_out)
+    elif model or max_tokens is not None:
+        raise InputError("--model and --max-tokens: only for --qualifier llm")
     options = WorkerOptions(
         concurrency=concurrency,
         lease=lease,
@@ -155,6 +181,7 @@ def run(
             max_attempts=max_attempts,
             backoff=backoff,
             max_page_age=max_page_age,
+            llm=llm,
         )
         if as_json and not wait:
             click.echo(documents.dumps(documents.created_json(created)))
@@ -257,6 +284,12 @@ def work_with_progress(
 def incomplete_line(run: Run) -> str:
     """One line for a run that is over without a result for every job (exit 4)."""
     show = command_line("show", str(run.id))
+    if run.status == "BUDGET":
+        raise_it = command_line("run-set", str(run.id), "--max-tokens", "N")
+        return (
+            f"Run {run.id} stopped at its token budget with {run.total - run.completed:,} of"
+            f" {run.total:,} jobs without a result; raise it: {raise_it}"
+        )
     if run.failed:
         return f"Run {run.id} finished with {run.failed:,} failed of {run.total:,}; {show}"
     return (

@@ -73,9 +73,10 @@ def status(
             return
         report = app.status(run_id, stuck_after=stuck_after)
         lineage = app.lineage(report.runs[0]) if run_id is not None else None
+        account = app.llm_account(run_id) if run_id is not None else None
     if as_json:
         document = (
-            documents.run_json(report.runs[0], lineage)
+            documents.run_json(report.runs[0], lineage, account)
             if run_id is not None
             else documents.status_json(report)
         )

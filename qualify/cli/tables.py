@@ -13,6 +13,7 @@ from rich.text import Text
 from qualify.api import RunSummary, StatusReport
 from qualify.cli.layout import Column, Fitted, listing
 from qualify.export import error_text
+from qualify.llmledger import RunAccount
 from qualify.store import EarlierOutcome, JobRecord, Run, RunInputs, WorkerInfo
 from qualify.timefmt import ago, iso
 
@@ -22,6 +23,7 @@ STATUS_STYLES = {
     "COMPLETED": "green",
     "FAILED": "red",
     "CANCELLED": "dim",
+    "BUDGET": "bold yellow",
 }
 VERDICT_STYLES = {"qualified": "green", "review": "yellow", "unqualified": "red", "unknown": "dim"}
 
@@ -205,6 +207,30 @@ def stuck_hints(
     return hints
 
 
+def llm_rows(account: RunAccount) -> list[tuple[str, Any]]:
+    """The llm qualifier's account of a run: model, tokens, cache hits, budget, cost."""
+    tokens = (
+        f"{account.tokens:,} ({account.prompt_tokens:,} in, {account.completion_tokens:,} out)"
+        f" in {account.calls:,} model calls; {account.cache_hits:,} cache hits (free)"
+    )
+    rows: list[tuple[str, Any]] = [("Model", account.model or "-"), ("Tokens", tokens)]
+    if account.max_tokens is not None:
+        budget = f"{account.max_tokens:,} tokens"
+        if account.over_budget:
+            budget += f": spent; raise it with qualify run-set {account.run_id} --max-tokens N"
+        rows.append(("Budget", budget))
+    cost = account.cost
+    if cost is not None:
+        rows.append(
+            (
+                "Est. cost",
+                f"{cost:,.4f} at {account.price_in or 0:g} in /"
+                f" {account.price_out or 0:g} out per 1M tokens",
+            )
+        )
+    return rows
+
+
 def run_summary(summary: RunSummary, stuck_after: float | None = None) -> Group:
     run, now, failures = summary.run, summary.now, summary.failures
     table = Table.grid(padding=(0, 2))
@@ -233,6 +259,8 @@ def run_summary(summary: RunSummary, stuck_after: float | None = None) -> Group:
         rows.append(("Errors", _code_counts(failures)))
     if run.cancelled:
         rows.append(("Cancelled", f"{run.cancelled:,}"))
+    if summary.llm is not None:
+        rows += llm_rows(summary.llm)
     rows += [
         ("Jobs", ", ".join(f"{n:,} {state}" for state, n in sorted(summary.states.items()))),
         ("Live leases", str(summary.live_leases)),

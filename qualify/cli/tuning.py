@@ -42,8 +42,11 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--qualifier",
-    metavar="web|MODULE:CALLABLE",
+    metavar="web|llm|MODULE:CALLABLE",
     help="What judges each domain [default: the source run's].",
+)
+@click.option(
+    "--model", metavar="NAME", help="The llm qualifier's model [default: the source run's]."
 )
 @click.option("--name", help="A name for the new run [default: rescore of RUN_ID: ICP name].")
 @click.option("--wait", is_flag=True, help="Also work the new run here, with a progress bar.")
@@ -58,6 +61,7 @@ def rescore(
     run_id: int,
     icp_json: str,
     qualifier: str | None,
+    model: str | None,
     name: str | None,
     wait: bool,
     concurrency: int,
@@ -88,7 +92,7 @@ def rescore(
         concurrency=concurrency, **outage_settings(outage_window, outage_threshold, probe_every)
     )
     with open_app(create=False, with_settings=resolved) as app:
-        created = app.rescore(run_id, icp_json, qualifier=qualifier, name=name)
+        created = app.rescore(run_id, icp_json, qualifier=qualifier, name=name, model=model)
         if as_json and not wait:
             click.echo(documents.dumps(documents.rescore_json(created)))
         elif not as_json:

@@ -16,6 +16,7 @@ from qualify.cli.base import (
     fetch_options,
     fetch_settings,
     lease_option,
+    llm_concurrency_option,
     open_app,
     outage_options,
     outage_settings,
@@ -40,6 +41,7 @@ from qualify.cli.base import (
     show_default=True,
     help="A job running longer is abandoned to another worker.",
 )
+@llm_concurrency_option
 @click.option("-v", "--verbose", count=True, help="One line per finished job.")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
 @fetch_options
@@ -53,6 +55,7 @@ def worker(
     lease: float,
     grace: float,
     job_timeout: float,
+    llm_concurrency: int | None,
     verbose: int,
     quiet: bool,
     outage_window: int,
@@ -83,7 +86,8 @@ def worker(
         job_timeout=job_timeout,
         **outage_settings(outage_window, outage_threshold, probe_every),
     )
-    with open_app(with_settings=fetch_settings(**fetch)) as app:
+    resolved = fetch_settings(**fetch).with_llm(concurrency=llm_concurrency)
+    with open_app(with_settings=resolved) as app:
         stats = app.worker(options).run()
         incomplete = app.incomplete_runs(sorted(stats.runs)) if burst else []
     for run in incomplete:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from qualify.errors import ICPError, InputError, PermanentError
 
 if TYPE_CHECKING:
+    from qualify.llmledger import LlmLedger
     from qualify.pagecache import PageCache
     from qualify.settings import Settings
 
@@ -36,7 +37,10 @@ Qualifier = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 # Built-in qualifiers by short name: the class whose ``from_settings(settings)`` builds one.
 # Anything else is MODULE:CALLABLE.
-BUILTIN: dict[str, str] = {"web": "qualify.qualifiers.web:WebQualifier"}
+BUILTIN: dict[str, str] = {
+    "web": "qualify.qualifiers.web:WebQualifier",
+    "llm": "qualify.qualifiers.llm:LlmQualifier",
+}
 
 # The qualifier `qualify run` uses when none is given; None means --qualifier is required.
 DEFAULT_QUALIFIER: str | None = "web"
@@ -44,28 +48,47 @@ DEFAULT_QUALIFIER: str | None = "web"
 VERDICTS = ("qualified", "review", "unqualified", "unknown")
 
 
-def load(name: str, settings: Settings, pages: PageCache | None = None) -> Qualifier:
+def load(
+    name: str,
+    settings: Settings,
+    pages: PageCache | None = None,
+    ledger: LlmLedger | None = None,
+) -> Qualifier:
     """The qualifier called ``name``, ready to call: a built-in (or any class with a
     ``from_settings``) is built from ``settings`` and ``pages``, the page store it may keep
-    fetched pages in (call :func:`close` when done with it); a plain ``MODULE:CALLABLE`` is
+    fetched pages in, and ``ledger``, where the llm qualifier keeps verdicts and token
+    accounts (call :func:`close` when done with it); a plain ``MODULE:CALLABLE`` is
     returned as it is."""
     target = resolve(name)
     builder = getattr(target, "from_settings", None)
     if builder is not None and callable(builder):
-        # Only a builder that asks for the page store (a ``pages`` parameter) is given it.
-        takes_pages = "pages" in inspect.signature(builder).parameters
-        qualifier: Qualifier = builder(settings, pages=pages) if takes_pages else builder(settings)
+        # Only a builder that asks for the page store (a ``pages`` parameter) or the ledger
+        # (``ledger``) is given it.
+        parameters = inspect.signature(builder).parameters
+        given: dict[str, Any] = {}
+        if "pages" in parameters:
+            given["pages"] = pages
+        if "ledger" in parameters:
+            given["ledger"] = ledger
+        qualifier: Qualifier = builder(settings, **given)
         return qualifier
     plain: Qualifier = target
     return plain
 
 
-def for_run(qualifier: Qualifier, *, max_page_age: float | None) -> Qualifier:
+def for_run(
+    qualifier: Qualifier, *, max_page_age: float | None, run_id: int | None = None
+) -> Qualifier:
     """``qualifier`` as a run calls it: one that keeps pages (``for_run``) reuses kept pages
-    up to ``max_page_age`` seconds old (None: any age; 0: none); any other, as it is."""
+    up to ``max_page_age`` seconds old (None: any age; 0: none), and one whose ``for_run``
+    takes a ``run_id`` (llm: the run's model and token account) is given it; any other, as
+    it is."""
     binder = getattr(qualifier, "for_run", None)
     if callable(binder):
-        bound: Qualifier = binder(max_page_age)
+        if run_id is not None and "run_id" in inspect.signature(binder).parameters:
+            bound: Qualifier = binder(max_page_age, run_id=run_id)
+        else:
+            bound = binder(max_page_age)
         return bound
     return qualifier
 

@@ -16,6 +16,7 @@ from qualify.queue import JobQueue, open_queue
 from qualify.store.activity import Activity
 from qualify.store.database import Database, open_database
 from qualify.store.jobs import Jobs
+from qualify.store.llm import LlmAccounts
 from qualify.store.migrations import check_current, check_readable, migrate
 from qualify.store.pages import Pages, PageStoreStats, PruneReport
 from qualify.store.results import (
@@ -59,6 +60,7 @@ class Store:
         self.workers = Workers(database)
         self.activity = Activity(database)
         self.results = Results(database)
+        self.llm = LlmAccounts(database, queue)
         self.pages = Pages(database)
 
     @classmethod

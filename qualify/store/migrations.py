@@ -245,6 +245,34 @@ def m012_claim_numbers(database: Database) -> None:
     )
 
 
+def m013_llm_cache(database: Database) -> None:
+    # The llm qualifier never pays twice: each model verdict under its cache key (model,
+    # prompt version, canonical ICP, page hashes). And each run's token account: its model
+    # (never the key), its budget, what it spent, the user's prices.
+    database.run_ddl(
+        """CREATE TABLE llm_verdicts (
+            cache_key TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            prompt_tokens {BIGINT} NOT NULL,
+            completion_tokens {BIGINT} NOT NULL,
+            created_at {DOUBLE} NOT NULL
+        )""",
+        """CREATE TABLE llm_accounts (
+            run_id {BIGINT} PRIMARY KEY REFERENCES runs (id),
+            model TEXT,
+            max_tokens {BIGINT},
+            prompt_tokens {BIGINT} NOT NULL DEFAULT 0,
+            completion_tokens {BIGINT} NOT NULL DEFAULT 0,
+            calls {BIGINT} NOT NULL DEFAULT 0,
+            cache_hits {BIGINT} NOT NULL DEFAULT 0,
+            price_in {DOUBLE},
+            price_out {DOUBLE}
+        )""",
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_run_lease_indexes,
@@ -258,6 +286,7 @@ MIGRATIONS: list[Migration] = [
     m010_result_history,
     m011_queue_tables,
     m012_claim_numbers,
+    m013_llm_cache,
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from qualify.errors import NotFoundError
@@ -37,8 +37,12 @@ class Runs:
         max_page_age: float | None = DEFAULT_MAX_PAGE_AGE,
         inputs: RunInputs | None = None,
         input_rows: Iterable[tuple[int, str]] = (),
+        llm_account: Mapping[str, Any] | None = None,
     ) -> int:
         """Create a run and all its jobs, queued, in one transaction: all or nothing.
+
+        ``llm_account``: the llm qualifier's account of the run (``model``, ``max_tokens``,
+        ``price_in``, ``price_out``; see :mod:`qualify.store.llm`), in the same transaction.
 
         ``input_rows``: ``(position in domains, JSON array of cells)`` in order of position,
         for the jobs that carry cells of their input row (the columns ``inputs`` names),
@@ -60,6 +64,8 @@ class Runs:
             self.jobs.insert(run_id, domains)
             rows = self._input_rows(run_id, before, len(domains), input_rows)
             db.insert_many("insert_job_inputs", rows)
+            if llm_account is not None:
+                db.execute("insert_llm_account", {"run_id": run_id, **llm_account})
         return run_id
 
     def create_rescore(
@@ -71,10 +77,11 @@ class Runs:
         icp: dict[str, Any],
         max_attempts: int,
         backoff: float,
+        llm_account: Mapping[str, Any] | None = None,
     ) -> int:
         """A run over every domain of ``source``, linked to it, that takes kept pages of any
         age, its jobs carrying the source's input rows: created with all its jobs, queued,
-        in one transaction."""
+        in one transaction (with ``llm_account``, as :meth:`create`)."""
         db = self.database
         with db.write():
             run_id = self._insert(
@@ -90,6 +97,8 @@ class Runs:
             )
             self.jobs.insert_from_run(run_id, source.id)
             db.execute("copy_job_inputs_from_run", {"run_id": run_id, "source_run_id": source.id})
+            if llm_account is not None:
+                db.execute("insert_llm_account", {"run_id": run_id, **llm_account})
         return run_id
 
     def _insert(

@@ -23,6 +23,8 @@ class RunStatus(StrEnum):
     COMPLETED = "COMPLETED"  # every job final
     FAILED = "FAILED"  # given up by `qualify recover --fail`
     CANCELLED = "CANCELLED"
+    # The llm qualifier's token budget is spent; a larger one (`qualify run-set`) resumes it.
+    BUDGET = "BUDGET"
 
 
 ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.PROCESSING)

@@ -97,6 +97,8 @@ def run_context(ui: Ui, run_id: int) -> dict[str, Any]:
     return {
         "view": view_of(ui, run, live),
         "breakdown": ui.facts.breakdown(run),
+        # The llm qualifier's account: tokens, cache hits, budget, estimated cost.
+        "llm": ui.app.llm_account(run_id),
         "now": live.snapshot.now,
         "stuck_after": ui.config.stuck_after,
     }

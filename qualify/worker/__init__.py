@@ -63,7 +63,7 @@ class Worker:
         store.database.bound_transactions(self.options.lease)
         self.state = WorkerState(store, self.options, self.id)
         self.interrupted = False
-        self.context = RunContext(store.runs, settings, store.pages)
+        self.context = RunContext(store.runs, settings, store.pages, store.llm)
         self.outage = OutageBreaker(self.state, self.context)
         self.executors = Executors(self.state, self.context, screen=self.outage.hold)
         self.heartbeat = Heartbeat(self.state, self.executors)

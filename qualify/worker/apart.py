@@ -4,8 +4,9 @@ charged (``qualifier_crashed``, an attempt used); the jobs beside it in this wor
 or not, run on untouched, side by side.
 
 The child is started fresh (``spawn``: never a fork of a process with threads and open
-database connections), builds the run's qualifier from the worker's settings, with a page
-store of its own, and sends back what the qualifier produced.
+database connections), builds the run's qualifier from the worker's settings, with a store
+of its own (kept pages, the llm qualifier's cache and token account), and sends back what
+the qualifier produced.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def run_apart(
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
         target=_child,
-        args=(sender, settings, plan.qualifier, plan.max_page_age, job.domain, plan.icp),
+        args=(sender, settings, plan.id, plan.qualifier, plan.max_page_age, job.domain, plan.icp),
         name=f"qualify-suspect-{job.id}",
         daemon=True,
     )
@@ -57,6 +58,11 @@ def run_apart(
                 return _received(receiver.recv())
             except EOFError:
                 pass  # it died while sending
+            except Exception as exc:  # what it sent cannot be read back here
+                return TransientError(
+                    f"the result of the process running it could not be read ({exc})",
+                    code=QUALIFIER_CRASHED,
+                )
         child.join(5)
         code = child.exitcode or 0
         how = f"signal {-code}" if code < 0 else f"exit {code}"
@@ -90,19 +96,21 @@ def _received(message: tuple[str, Any]) -> QualifierResult | BaseException:
 def _child(
     sender: Connection,
     settings: Settings,
+    run_id: int,
     qualifier_name: str,
     max_page_age: float | None,
     domain: str,
     icp: dict[str, Any],
 ) -> None:
     from qualify import qualifiers
-    from qualify.store.database import open_database
-    from qualify.store.pages import Pages
+    from qualify.store import Store
 
-    database = open_database(settings.db, create=False)
+    # The whole store, queue included: the llm qualifier's cache and token account are in
+    # it, and a suspect must neither pay again for a verdict nor spend beyond the budget.
+    store = Store.open(settings.db, settings.queue, create=False)
     try:
-        built = qualifiers.load(qualifier_name, settings, Pages(database))
-        qualifier = qualifiers.for_run(built, max_page_age=max_page_age)
+        built = qualifiers.load(qualifier_name, settings, store.pages, store.llm)
+        qualifier = qualifiers.for_run(built, max_page_age=max_page_age, run_id=run_id)
         try:
             produced: Any = ("result", qualifiers.check_result(qualifier(domain, icp)))
         except Exception as exc:
@@ -117,5 +125,5 @@ def _child(
             sender.send(("error", (code, f"{type(error).__name__} (not picklable)")))
         qualifiers.close(built)
     finally:
-        database.close()
+        store.close()
         sender.close()

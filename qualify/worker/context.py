@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from qualify import qualifiers
+from qualify.llmledger import LlmLedger
 from qualify.pagecache import PageCache
 from qualify.qualifiers import Qualifier
 from qualify.settings import Settings
@@ -16,10 +17,17 @@ from qualify.store import RunPlan, Runs
 
 
 class RunContext:
-    def __init__(self, runs: Runs, settings: Settings, pages: PageCache | None = None) -> None:
+    def __init__(
+        self,
+        runs: Runs,
+        settings: Settings,
+        pages: PageCache | None = None,
+        ledger: LlmLedger | None = None,
+    ) -> None:
         self.runs = runs
         self.settings = settings
         self.pages = pages
+        self.ledger = ledger
         self._plans: dict[int, RunPlan] = {}
         self._qualifiers: dict[str, Qualifier] = {}
         self._bound: dict[int, Qualifier] = {}
@@ -39,7 +47,7 @@ class RunContext:
         if qualifier is None:
             with self._lock:
                 qualifier = self._qualifiers.get(name) or qualifiers.load(
-                    name, self.settings, self.pages
+                    name, self.settings, self.pages, self.ledger
                 )
                 self._qualifiers[name] = qualifier
         return qualifier
@@ -49,7 +57,7 @@ class RunContext:
         bound = self._bound.get(plan.id)
         if bound is None:
             bound = qualifiers.for_run(
-                self.qualifier(plan.qualifier), max_page_age=plan.max_page_age
+                self.qualifier(plan.qualifier), max_page_age=plan.max_page_age, run_id=plan.id
             )
             with self._lock:
                 self._bound[plan.id] = bound

@@ -9,9 +9,10 @@ import threading
 from collections.abc import Callable
 
 from qualify import qualifiers
-from qualify.errors import InputError, PermanentError, TransientError
+from qualify.errors import BudgetReached, InputError, PermanentError, TransientError
 from qualify.qualifiers import QualifierResult
 from qualify.worker.apart import run_apart
+from qualify.worker.budget import set_aside
 from qualify.worker.context import RunContext
 from qualify.worker.flights import Flight
 from qualify.worker.policy import decide
@@ -69,9 +70,12 @@ class Executors:
         try:
             if not state.release_now.is_set():  # else handed back before it started
                 produced = self._produce(flight)
-                if self.screen is not None and self.screen(flight, produced):
-                    return  # the outage breaker records it or hands it back
-                outcome = decide(job, self.context.plan(job.run_id), produced)
+                if isinstance(produced, BudgetReached):
+                    set_aside(state, job, produced)  # unpaid, until the budget is raised
+                else:
+                    if self.screen is not None and self.screen(flight, produced):
+                        return  # the outage breaker records it or hands it back
+                    outcome = decide(job, self.context.plan(job.run_id), produced)
         except Exception:
             log.exception("job %d (%s): the worker failed around the qualifier", job.id,
                           job.domain)  # fmt: skip

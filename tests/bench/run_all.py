@@ -30,6 +30,7 @@ BENCHES = [
     ("Recovery", "bench_recovery.py", [], []),
     ("Rescore", "bench_rescore.py", [], ["--domains", "5000", "--concurrency", "4"]),
     ("Start-up", "bench_startup.py", [], ["--repeat", "5"]),
+    ("llm qualifier", "bench_llm.py", [], ["--domains", "100"]),
 ]
 
 

@@ -162,11 +162,21 @@ class WebQualifier:
 
     def __call__(self, domain: str, icp: dict[str, Any]) -> dict[str, Any]:
         """Qualify one domain against an ICP; see the module docstring for the contract."""
+        normalized = self.normalized(icp)
+        return _scored(self.signals(domain, normalized), normalized)
+
+    @staticmethod
+    def normalized(icp: dict[str, Any]) -> dict[str, Any]:
+        """The run's ICP with defaults; a PermanentError if it is invalid."""
         try:
-            normalized = normalized_icp(icp)
+            return normalized_icp(icp)
         except ICPError as exc:
             # run-time ICPs were validated when the run was created; retrying cannot help.
             raise PermanentError(f"invalid ICP: {exc}", code="invalid_icp") from None
+
+    def signals(self, domain: str, normalized: dict[str, Any]) -> dict[str, Any]:
+        """The site's signals (its crawl), raising as :meth:`__call__` does; the ``llm``
+        qualifier reads the same crawl."""
         try:
             host = input_domain(domain)
         except ValueError as exc:
@@ -186,7 +196,7 @@ class WebQualifier:
             finally:
                 visit.keep()
                 fetcher.release_connections()
-        return _scored(signals, normalized)
+        return signals
 
     def probe(self, error: OurSideError) -> bool | None:
         """For the worker's outage breaker: does our network answer again? (See
@@ -214,6 +224,11 @@ class WebQualifier:
             result=fallback,
             retry_after=exc.retry_after,
         )
+
+
+def scored(signals: dict[str, Any], normalized: dict[str, Any]) -> dict[str, Any]:
+    """The web qualifier's result for a site's signals."""
+    return _scored(signals, normalized)
 
 
 def _scored(signals: dict[str, Any], normalized: dict[str, Any]) -> dict[str, Any]:

@@ -731,3 +731,84 @@ SELECT (SELECT COUNT(*) FROM pages) AS pages,
        (SELECT COALESCE(SUM(stored_bytes), 0) FROM page_contents) AS stored_bytes,
        (SELECT COALESCE(SUM(raw_bytes), 0) FROM page_contents) AS raw_bytes,
        (SELECT MIN(fetched_at) FROM pages) AS oldest;
+
+-- ## the llm qualifier's verdict cache and token accounts
+
+-- llm_cached_verdict --
+SELECT cache_key, model, prompt_version, answer, prompt_tokens, completion_tokens
+FROM llm_verdicts WHERE cache_key = %(key)s;
+
+-- insert_llm_verdict --
+-- A second verdict under the same key (two workers paid for the same prompt) changes nothing.
+INSERT INTO llm_verdicts (cache_key, model, prompt_version, answer, prompt_tokens,
+                          completion_tokens, created_at)
+VALUES (%(key)s, %(model)s, %(prompt_version)s, %(answer)s, %(prompt_tokens)s, %(completion_tokens)s, (extract(epoch from clock_timestamp())::double precision))
+ON CONFLICT (cache_key) DO NOTHING;
+
+-- insert_llm_account --
+INSERT INTO llm_accounts (run_id, model, max_tokens, price_in, price_out)
+VALUES (%(run_id)s, %(model)s, %(max_tokens)s, %(price_in)s, %(price_out)s);
+
+-- llm_account --
+SELECT run_id, model, max_tokens, prompt_tokens, completion_tokens, calls, cache_hits,
+       price_in, price_out
+FROM llm_accounts WHERE run_id = %(run_id)s;
+
+-- llm_accounts_of_runs --
+SELECT run_id, model, max_tokens, prompt_tokens, completion_tokens, calls, cache_hits,
+       price_in, price_out
+FROM llm_accounts WHERE run_id IN (SELECT jsonb_array_elements_text(%(run_ids)s::jsonb)::bigint);
+
+-- spend_llm_account --
+-- One answer on a run's account: a paid call or a cache hit (a run made without an
+-- account, such as a rescore, gets one).
+INSERT INTO llm_accounts (run_id, prompt_tokens, completion_tokens, calls, cache_hits)
+VALUES (%(run_id)s, %(prompt_tokens)s, %(completion_tokens)s, %(calls)s, %(cache_hits)s)
+ON CONFLICT (run_id) DO UPDATE SET
+    prompt_tokens = llm_accounts.prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = llm_accounts.completion_tokens + excluded.completion_tokens,
+    calls = llm_accounts.calls + excluded.calls,
+    cache_hits = llm_accounts.cache_hits + excluded.cache_hits
+RETURNING run_id, model, max_tokens, prompt_tokens, completion_tokens, calls, cache_hits,
+          price_in, price_out;
+
+-- set_llm_account --
+-- `qualify run-set`: a new budget or prices (NULL leaves one as it is; %(clear_budget)s
+-- removes the budget).
+INSERT INTO llm_accounts (run_id, max_tokens, price_in, price_out)
+VALUES (%(run_id)s, %(max_tokens)s, %(price_in)s, %(price_out)s)
+ON CONFLICT (run_id) DO UPDATE SET
+    max_tokens = CASE WHEN %(clear_budget)s::boolean THEN NULL
+                      ELSE COALESCE(excluded.max_tokens, llm_accounts.max_tokens) END,
+    price_in = COALESCE(excluded.price_in, llm_accounts.price_in),
+    price_out = COALESCE(excluded.price_out, llm_accounts.price_out);
+
+-- stop_run_for_budget --
+-- Its budget is spent: the run shows BUDGET, and no longer counts as active, so the
+-- reconciler does not hand its set-aside jobs to a worker again.
+UPDATE runs SET status = 'BUDGET', updated_at = (extract(epoch from clock_timestamp())::double precision)
+WHERE id = %(run_id)s AND status IN ('PENDING', 'PROCESSING');
+
+-- resume_budget_run --
+-- A larger budget: the run goes on (or is complete, if its last jobs finished meanwhile).
+UPDATE runs SET
+    status = CASE WHEN completed + failed + cancelled >= total THEN 'COMPLETED'
+                  ELSE 'PROCESSING' END,
+    finished_at = CASE WHEN completed + failed + cancelled >= total THEN (extract(epoch from clock_timestamp())::double precision)
+                       ELSE finished_at END,
+    updated_at = (extract(epoch from clock_timestamp())::double precision)
+WHERE id = %(run_id)s AND status = 'BUDGET'
+RETURNING status;
+
+-- set_aside_jobs --
+-- Jobs of a run whose budget is spent: queued again without a message and without the
+-- attempt counted, fenced as release_jobs; `qualify run-set` enqueues them.
+UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+       attempts = attempts - 1, updated_at = (extract(epoch from clock_timestamp())::double precision)
+WHERE state = 'running' AND lease_owner = %(owner)s
+  AND (id, claims) IN (SELECT key::bigint, value::integer
+                         FROM jsonb_each_text(%(fences)s::jsonb))
+RETURNING id, run_id;
+
+-- run_status --
+SELECT status FROM runs WHERE id = %(run_id)s;
