@@ -10,6 +10,7 @@ The statements themselves are named queries (``qualify/store/sql``).
 from __future__ import annotations
 
 import json
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from qualify.qualifiers import QualifierResult
 
 _BATCH = 200  # outcomes per statement: each JSON parameter stays small
+#: Counter shards a run's counts spread over (run_counters): a worker picks one at random,
+#: so workers seldom share one and never all queue on a single row.
+SHARDS = 64
 _MAX_ERROR_CHARS = 500
 
 
@@ -39,6 +43,8 @@ class Jobs:
     def __init__(self, database: Database, queue: JobQueue) -> None:
         self.database = database
         self.queue = queue
+        #: This process's shard of every run's counters (see ``count_finished_jobs``).
+        self.shard = secrets.randbelow(SHARDS)
 
     # -- creating -------------------------------------------------------------------------
 
@@ -240,6 +246,14 @@ class Jobs:
                 run_id, completed=completed, failed=failed, qualified=qualified, unknown=unknown
             )
 
+    def finish_done_runs(self, run_id: int | None = None) -> int:
+        """Complete the active runs (or run ``run_id``) whose jobs have all ended; how many.
+
+        Counting runs it for each run it counted, in the same transaction; maintenance runs
+        it for every run, to complete a run whose last jobs two workers finished at once
+        (neither saw the other's count before it committed)."""
+        return self.database.count("finish_done_runs", run_id=run_id)
+
     def release(self, jobs: Sequence[ClaimedJob]) -> int:
         """Hand jobs back at once (a worker shutting down): queued again, attempt not counted."""
         if not jobs:
@@ -419,15 +433,18 @@ class Jobs:
         qualified: int = 0,
         unknown: int = 0,
     ) -> None:
+        if not (completed or failed):
+            return
         self.database.execute(
             "count_finished_jobs",
             {"completed": completed, "failed": failed, "qualified": qualified,
-             "unknown": unknown, "run_id": run_id},
+             "unknown": unknown, "run_id": run_id, "shard": self.shard},
         )  # fmt: skip
+        self.finish_done_runs(run_id)
 
     def _touch_runs(self, run_ids: Iterable[int]) -> None:
         for run_id in sorted(set(run_ids)):
-            self.database.execute("touch_run", {"run_id": run_id})
+            self.database.execute("touch_run", {"run_id": run_id, "shard": self.shard})
 
 
 def _fences(jobs: Iterable[ClaimedJob]) -> dict[str, str]:

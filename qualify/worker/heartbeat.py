@@ -1,4 +1,5 @@
-"""The heartbeat: every lease/3 it renews the leases of this worker's jobs and its own row,
+"""The heartbeat: every lease/3 it renews the leases of this worker's running jobs (not those
+whose outcome waits to be recorded) and its own row,
 abandons a job that runs past the job timeout, and now and then logs a summary line."""
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class Heartbeat(SideTask):
             flights = list(state.flights.held.values())
         renew = []
         for flight in flights:
-            if flight.abandoned:
+            if flight.abandoned or not flight.executing:
+                # A job whose outcome waits to be recorded is the dispatcher's now: renewing
+                # it too would lock the rows the round is finishing (a deadlock on
+                # PostgreSQL) and, when the round won, warn of a lease lost that was not.
                 continue
             if flight.executing and now - flight.started > options.job_timeout:
                 # Stop renewing: the lease expires and another worker runs the job again.
