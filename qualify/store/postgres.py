@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import peewee
+from playhouse.pool import PooledPostgresqlDatabase
 from playhouse.shortcuts import ReconnectMixin
 
 from qualify.errors import BackendUnavailable, ConfigError
 from qualify.store.database import Database
 from qualify.urls import redact
 
+#: How long a thread waits for a pooled connection once a worker bounds them.
+_POOL_WAIT = 60
 
-class _ReconnectingPostgres(ReconnectMixin, peewee.PostgresqlDatabase):
+
+class _ReconnectingPostgres(ReconnectMixin, PooledPostgresqlDatabase):
     """Reconnects when the server dropped an idle connection (restart, failover), outside
-    transactions only: a transaction cut in half is an error the caller must see."""
+    transactions only: a transaction cut in half is an error the caller must see.
+
+    Pooled: a thread's connection goes back to the pool when the thread closes it, so
+    threads that use the store now and then (a worker's executors keeping pages) share a
+    few connections; unbounded until :meth:`PostgresDatabase.bound_connections` bounds it."""
 
     reconnect_errors = (
         (peewee.OperationalError, "server closed the connection"),
@@ -27,6 +36,8 @@ class _ReconnectingPostgres(ReconnectMixin, peewee.PostgresqlDatabase):
 
 
 class PostgresDatabase(Database):
+    db: _ReconnectingPostgres
+
     dialect: ClassVar[str] = "postgres"
     ddl_types: ClassVar[dict[str, str]] = {
         "PK": "BIGSERIAL PRIMARY KEY",
@@ -57,6 +68,12 @@ class PostgresDatabase(Database):
             host=parts.hostname or None,
             port=port,
             connect_timeout=10,
+            # Names the process on the server (pg_stat_activity), e.g. to count its
+            # connections; PgBouncer passes it on.
+            application_name=f"qualify:{os.getpid()}",
+            max_connections=None,
+            stale_timeout=None,
+            timeout=_POOL_WAIT,
         )
         database = cls(db, target)
         try:
@@ -68,6 +85,24 @@ class PostgresDatabase(Database):
                 f"database {redact(target)}: cannot connect ({reason})"
             ) from None
         return database
+
+    def release(self) -> None:
+        """This thread's connection back to the pool (outside a transaction only)."""
+        if not self.db.is_closed() and not self.db.in_transaction():
+            self.db.close()
+
+    def bound_connections(self, count: int) -> None:
+        """At most ``count`` connections for this thread and those it starts, beyond what
+        other threads use now (never lowering a bound already set): a thread past it waits
+        for one to be released."""
+        db = self.db
+        mine = 0 if db.is_closed() else 1
+        with db._pool_lock:
+            bound = len(db._in_use) - mine + count
+            db._max_connections = max(bound, db._max_connections or 0)
+
+    def close_all(self) -> None:
+        self.db.close_all()
 
     @contextmanager
     def write(self) -> Iterator[None]:

@@ -183,6 +183,8 @@ class Dispatcher:
         if not claimed:
             return
         state = self.state
+        for run_id in {job.run_id for job in claimed}:
+            self.executors.context.plan(run_id)  # loaded here, on the dispatcher's connection
         now = time.monotonic()
         flights = isolate(state, [Flight(job, now) for job in claimed])
         with state.flights.cond:

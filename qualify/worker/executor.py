@@ -1,5 +1,6 @@
 """The executor threads: each takes a job, runs its qualifier and hands the outcome to the
-dispatcher. They never talk to the store except to read a run's plan once."""
+dispatcher. They hold no connection to the store: the dispatcher loads run plans, and the
+page store gives its connection back after each use."""
 
 from __future__ import annotations
 
@@ -58,6 +59,9 @@ class Executors:
         try:
             while (flight := self._work.get()) is not None:
                 self._execute(flight)
+                # Whatever the job read from the store, the connection is the worker's
+                # spare one, not this thread's (see SharedPages).
+                self.state.store.database.release()
                 if flight.abandoned:
                     return  # a replacement thread has taken this one's place
         finally:

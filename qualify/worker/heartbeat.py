@@ -55,8 +55,20 @@ class Heartbeat(SideTask):
             renew.append(flight.job.id)
         store = state.store
         held = store.jobs.renew(state.worker_id, renew, options.lease)
-        for job_id in set(renew) - held:
-            log.warning("job %d: lease lost before it finished", job_id)
+        not_renewed = set(renew) - held
+        if not_renewed:
+            # A job that finished meanwhile was recorded (or is being recorded) by the
+            # dispatcher, which says itself if its lease had been lost: only a job still
+            # running has lost its lease before it finished.
+            with state.flights.cond:
+                lost = sorted(
+                    job_id
+                    for job_id in not_renewed
+                    if (flight := state.flights.held.get(job_id)) is not None
+                    and flight.executing
+                )
+            for job_id in lost:
+                log.warning("job %d: lease lost before it finished", job_id)
         store.workers.heartbeat(
             state.worker_id,
             in_flight=len(renew),
