@@ -61,12 +61,8 @@ class Heartbeat(SideTask):
             # dispatcher, which says itself if its lease had been lost: only a job still
             # running has lost its lease before it finished.
             with state.flights.cond:
-                lost = sorted(
-                    job_id
-                    for job_id in not_renewed
-                    if (flight := state.flights.held.get(job_id)) is not None
-                    and flight.executing
-                )
+                running = {f.job.id for f in state.flights.held.values() if f.executing}
+            lost = sorted(not_renewed & running)
             for job_id in lost:
                 log.warning("job %d: lease lost before it finished", job_id)
         store.workers.heartbeat(
