@@ -45,6 +45,7 @@ class Jobs:
         self.queue = queue
         #: This process's shard of every run's counters (see ``count_finished_jobs``).
         self.shard = secrets.randbelow(SHARDS)
+        self._started: set[int] = set()  # runs this process saw PROCESSING
 
     # -- creating -------------------------------------------------------------------------
 
@@ -97,14 +98,18 @@ class Jobs:
         """A worker's round trip: record the jobs that finished and claim up to ``limit``
         new ones, in one transaction, so a busy worker commits once per round, not per job."""
         queue, db = self.queue, self.database
-        limit = limit if limit > 0 and not queue.is_empty() else 0
+        limit = max(limit, 0)
+        if limit and not outcomes and queue.transactional and queue.is_empty():
+            limit = 0  # an idle worker polls with a read, never a write transaction
         if not outcomes and not limit:
             return Round(0, [], set())
         job_ids: list[int] = []
         if limit and not queue.transactional:
-            job_ids = queue.pop(limit)
+            job_ids = queue.pop(limit)  # one round trip, whether or not it is empty
             # A crash here loses messages, not jobs: the reconciler enqueues them again.
             crash_point("worker.after_pop")
+            if not job_ids and not outcomes:
+                return Round(0, [], set())
         with db.write():
             recorded = self._record(outcomes) if outcomes else set()
             if limit and queue.transactional:
@@ -122,8 +127,13 @@ class Jobs:
         db = self.database
         rows = db.rows("claim_jobs", ids=json_ids(job_ids), owner=owner, lease=lease)
         claimed = [ClaimedJob.from_row(row, owner) for row in rows]
-        for run_id in sorted({job.run_id for job in claimed}):
+        starting = sorted({job.run_id for job in claimed} - self._started)
+        for run_id in starting:
             db.execute("mark_run_started", {"run_id": run_id})
+        if starting:
+            # Once it commits the run is PROCESSING for good (mark_run_started changes a
+            # PENDING run only): later rounds need not ask again.
+            db.after_commit(lambda: self._started.update(starting))
         return sorted(claimed, key=lambda job: job.id)
 
     def renew(self, owner: str, job_ids: Sequence[int], lease: float) -> set[int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from qualify import qualifiers
@@ -70,6 +71,7 @@ class Executors:
     def _execute(self, flight: Flight) -> None:
         state, job = self.state, flight.job
         outcome = None
+        began = time.monotonic()
         try:
             if not state.release_now.is_set():  # else handed back before it started
                 produced = self._produce(job)
@@ -81,6 +83,7 @@ class Executors:
                           job.domain)  # fmt: skip
         flights = state.flights
         with flights.cond:
+            flights.observe(time.monotonic() - began)
             flight.executing = False
             if outcome is None or state.release_now.is_set():
                 flights.forget(flight)
