@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -111,7 +112,7 @@ def qualify_workers(
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "qualify", "worker", "--burst", "-q", *args], env=env
-        )  # fmt: skip
+        )
         for _ in range(processes)
     ]
     for worker in workers:
@@ -251,7 +252,7 @@ def rq_simple(redis_url: str, count: int, directory: Path, processes: int) -> fl
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         for _ in range(processes)
     ]
     for worker in workers:
@@ -354,7 +355,7 @@ def bench_postgres_noop(args: argparse.Namespace, out: Lines, md: Lines) -> None
     for queue in ("queue in PostgreSQL", "Redis queue"):
         series = [best.get(f"qualify, {queue}, {p} process(es) × 16") for p in (1, 2, 4)]
         if None not in series:
-            grows = all(b >= a * 0.95 for a, b in zip(series, series[1:], strict=False))
+            grows = all(b >= a * 0.95 for a, b in itertools.pairwise(series))
             line = (
                 f"{queue}: best of 1/2/4 processes "
                 f"{' / '.join(f'{v:,.0f}' for v in series)} jobs/s "
@@ -627,8 +628,8 @@ def bench_run(args: argparse.Namespace, out: Lines, md: Lines) -> None:
                         rss.append(peak)
                         if order == "shuffled" and not timings.get(backend):
                             timings[backend] = query_times(db)
-                    with (fresh_pg() if backend == "postgres"
-                          else contextlib.nullcontext(str(directory / "raw.db"))) as db:  # fmt: skip
+                    raw_db = contextlib.nullcontext(str(directory / "raw.db"))
+                    with fresh_pg() if backend == "postgres" else raw_db as db:
                         raw.append(raw_insert(db, domains))
             share = min(raw) / min(took)
             raw_name = "COPY" if backend == "postgres" else "executemany"
@@ -679,7 +680,16 @@ def main() -> None:
     parser.add_argument("--io-processes", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--only", nargs="+", default=["pg", "io", "sqlite", "run"])
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument(
+        "--readme", type=Path, help="paste the markdown (--markdown FILE) into this README"
+    )
+    parser.add_argument(
+        "--paste-only", action="store_true", help="measure nothing: paste --markdown FILE"
+    )
     args = parser.parse_args()
+    if args.paste_only:
+        paste(args.markdown, args.readme)
+        return
     out: Lines = [machine()]
     md: Lines = [f"Measured by `python tests/bench/bench_scale.py "
                  f"{' '.join(sys.argv[1:])}`".rstrip() + f" on {machine()}.", ""]  # fmt: skip
@@ -696,6 +706,17 @@ def main() -> None:
     md.append(f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.")
     if args.markdown:
         args.markdown.write_text("\n".join(md) + "\n")
+        if args.readme:
+            paste(args.markdown, args.readme)
+
+
+def paste(markdown: Path, readme: Path) -> None:
+    """The benchmark's markdown between the README's bench_scale markers."""
+    start, end = "<!-- bench_scale:start -->\n", "<!-- bench_scale:end -->"
+    text = readme.read_text()
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + start + markdown.read_text() + end + tail)
 
 
 if __name__ == "__main__":
