@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 from qualify.api import Qualify
-from tests.support import Stack, WorkerProcess, assert_consistent, create_run
+from tests.support import Stack, WorkerProcess, assert_consistent, create_run, raw
 
 pytestmark = pytest.mark.parametrize("stack", ["postgres", "postgres+redis"], indirect=True)
 
@@ -124,3 +124,17 @@ def test_a_worker_at_concurrency_128_holds_at_most_4_connections(
     assert (run.status, run.completed) == ("COMPLETED", total)
     assert app.pages.stats().pages == total
     assert_consistent(app, run_id)
+
+
+def test_jobs_inserted_with_copy_keep_every_character(app: Qualify) -> None:
+    # COPY's text format gives tabs, newlines and backslashes a meaning: they are escaped.
+    run_id = create_run(app, ["acme.com"])
+    odd = ["back\\slash.com", "tab\there.com", "new\nline.com", "cr\rx.com", "\\N"]
+    with app.database.write():
+        app.database.insert_many("insert_jobs", [(run_id, d, "cancelled", 1.5) for d in odd])
+    rows = raw(app).fetchall(
+        "SELECT domain, state, updated_at FROM jobs WHERE run_id = ? AND state = 'cancelled'"
+        " ORDER BY id",
+        (run_id,),
+    )
+    assert rows == [(d, "cancelled", 1.5) for d in odd]

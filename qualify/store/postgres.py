@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -110,6 +111,23 @@ class PostgresDatabase(Database):
             yield
 
     def _insert_chunk(self, cursor: Any, statement: str, chunk: list[Sequence[Any]]) -> None:
+        if statement.startswith("COPY "):
+            cursor.copy_expert(statement, io.StringIO("".join(_copy_lines(chunk))))
+            return
         from psycopg2.extras import execute_values
 
         execute_values(cursor, statement, chunk, page_size=len(chunk))
+
+
+# COPY's text format: a tab between columns, \N for NULL, and these characters escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_lines(rows: list[Sequence[Any]]) -> Iterator[str]:
+    for row in rows:
+        yield (
+            "\t".join(
+                "\\N" if value is None else str(value).translate(_COPY_ESCAPES) for value in row
+            )
+            + "\n"
+        )
