@@ -103,6 +103,12 @@ WHERE id = %(run_id)s;
 -- count_jobs_by_state --
 SELECT state, COUNT(*) AS count FROM jobs WHERE run_id = %(run_id)s GROUP BY state;
 
+-- count_running_and_waiting --
+-- A run's running and waiting jobs, read from jobs_running_run and jobs_waiting_run.
+SELECT 'running' AS state, COUNT(*) AS count FROM jobs WHERE run_id = %(run_id)s AND state = 'running'
+UNION ALL
+SELECT 'waiting' AS state, COUNT(*) AS count FROM jobs WHERE run_id = %(run_id)s AND state = 'waiting';
+
 -- count_verdicts --
 -- Read from the results_run_verdict index alone.
 SELECT verdict, COUNT(*) AS count FROM results WHERE run_id = %(run_id)s GROUP BY verdict;
