@@ -23,6 +23,7 @@ from qualify.export import Layout
 from qualify.pagecache import DEFAULT_MAX_PAGE_AGE
 from qualify.settings import Settings
 from qualify.store import PruneReport, RetryReport, Run, RunInputs, RunStatus, Store, WorkerInfo
+from qualify.store.writelock import LockHolder
 
 if TYPE_CHECKING:
     # Imported where used: `qualify --help` and `status` must start fast.
@@ -128,6 +129,8 @@ class StatusReport:
     now: float
     runs: list[Run]
     workers: list[WorkerInfo]
+    #: A process holding the store's write lock for seconds (SQLite): it stops every writer.
+    write_lock: LockHolder | None = None
 
     @property
     def stuck(self) -> list[Run]:
@@ -180,18 +183,21 @@ class Qualify:
         *,
         settings: Settings | None = None,
         create: bool = True,
+        read_only: bool = False,
     ) -> Qualify:
         """Open the store and queue, applying any migrations the database lacks.
 
         Without ``settings`` they are resolved here (arguments, else the environment:
         ``QUALIFY_DB``/``QUALIFY_QUEUE``, else ``./qualify.db``); with them, ``db`` and
         ``queue`` still override theirs when given. With ``create=False`` a SQLite file
-        that does not exist is an error, not a new database."""
+        that does not exist is an error, not a new database. With ``read_only`` nothing
+        is created, migrated or changed (see :meth:`Store.open`)."""
         if settings is None:
             settings = Settings.resolve(db, queue)
         elif db or queue:
             settings = replace(settings, db=db or settings.db, queue=queue or settings.queue)
-        return cls(Store.open(settings.db, settings.queue, create=create), settings)
+        store = Store.open(settings.db, settings.queue, create=create, read_only=read_only)
+        return cls(store, settings)
 
     def close(self) -> None:
         self.store.close()
@@ -405,7 +411,12 @@ class Qualify:
             runs = [self.runs.get(run_id, stuck_after=stuck_after)]
         else:
             runs = self.runs.list(stuck_after=stuck_after)
-        return StatusReport(now=now, runs=runs, workers=self.workers.list())
+        return StatusReport(
+            now=now,
+            runs=runs,
+            workers=self.workers.list(),
+            write_lock=self.database.write_lock_holder(),
+        )
 
     def run_summary(self, run_id: int, *, stuck_after: float) -> RunSummary:
         runs = self.runs

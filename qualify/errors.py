@@ -25,8 +25,33 @@ class ConfigError(InputError):
     """A malformed setting, such as a database or queue URL."""
 
 
+class StoreVersionError(ConfigError):
+    """The store's schema is not the one this qualify reads and writes."""
+
+
+class NewerStoreError(StoreVersionError):
+    """The store was written by a newer qualify: this one must not write it."""
+
+    def __init__(self, where: str, migration: str) -> None:
+        self.migration = migration
+        super().__init__(f"{where} was written by a newer qualify ({migration}); upgrade qualify")
+
+
+class NotAStoreError(ConfigError):
+    """The database holds another program's tables, not a qualify store."""
+
+
 class BackendUnavailable(QualifyError):
     """The database or queue server cannot be reached."""
+
+
+class StoreUnavailable(BackendUnavailable):
+    """The whole store cannot be written now (disk full, connection lost): ``cause`` says
+    why. Never a job's error: its outcome is held and recorded when the store is back."""
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(f"store unavailable ({cause})")
 
 
 class InvalidStateError(QualifyError):

@@ -206,6 +206,8 @@ def row(record: JobRecord, inputs: RunInputs | None = None) -> dict[str, Any]:
         "error": error_text(record),
         "attempts": record.attempts,
         "finished_at": iso(record.finished_at),
+        # Who recorded the outcome, on which attempt (``attempts``): to audit a crash.
+        "recorded_by": record.recorded_by,
         "evidence": record.evidence,
         **{k: v for k, v in record.extra.items() if k not in ("signals", "error")},
         "input": (inputs or _no_inputs()).cells(record),

@@ -11,6 +11,11 @@
   ``poison-``        kills its own process with SIGKILL (a poison pill)
   ``hang-``          sleeps for an hour
   ``unstorable-``    returns a result no database can store (a lone surrogate)
+  ``nan-`` ``inf-``  a result with NaN (Infinity) deep in its evidence
+  ``overflow-``      a score too large for a float
+  ``verdict-``       a verdict outside the set
+  ``exit-``          raises SystemExit; ``interrupt-`` raises KeyboardInterrupt
+  ``unprintable-``   raises an exception whose str() raises
   anything else      succeeds at once
 Every call is logged to the file named by ``QUALIFY_TEST_LOG`` (if set) as
 ``start <domain> <pid>`` and ``end <domain> <pid>`` lines, so a test can count how often a
@@ -28,7 +33,8 @@ import time
 from qualify.errors import ICPError, OurSideError, PermanentError, TransientError
 
 _PREFIX = re.compile(
-    r"^(slow|transient|gone)(\d+)-|^(permanent|crash|badresult|poison|hang|unstorable|unknown)-"
+    r"^(slow|transient|gone)(\d+)-|^(permanent|crash|badresult|poison|hang|unstorable|unknown|nan|inf|overflow|verdict|exit"
+    r"|interrupt|unprintable)-"
 )
 
 
@@ -101,14 +107,31 @@ def by_name(domain: str, icp: dict) -> dict:
         os.kill(os.getpid(), signal.SIGKILL)
     elif kind == "hang":
         time.sleep(3600)
+    elif kind == "exit":
+        raise SystemExit(3)
+    elif kind == "interrupt":
+        raise KeyboardInterrupt
+    elif kind == "unprintable":
+        raise _Unprintable()
     elif kind == "unknown":
         _log("end", domain)
         return _unknown(domain)
     result = _result(domain)
     if kind == "unstorable":
         result["evidence"] = {"text": "broken \ud800 text"}
+    elif kind in ("nan", "inf"):
+        result["evidence"] = {"pages": [{"weight": float(kind)}]}
+    elif kind == "overflow":
+        result["score"] = 10**400
+    elif kind == "verdict":
+        result["verdict"] = "maybe"
     _log("end", domain)
     return result
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no message for you")
 
 
 def _unknown(domain: str) -> dict:

@@ -232,7 +232,8 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
     run_id = create_run(app, ["acme.com", "permanent-globex.io", "initech.com"])
     work_all(app)
     document = json.loads(invoke(*stack.cli, "status", "--json").stdout)
-    assert set(document) == {"runs", "workers"}
+    assert set(document) == {"runs", "workers", "write_lock"}
+    assert document["write_lock"] is None
     (run,) = document["runs"]
     assert set(run) == {
         "id",
@@ -266,7 +267,7 @@ def test_status_json_shapes(app: Qualify, stack: Stack) -> None:
 def test_status_without_a_database_shows_nothing(sqlite_stack: Stack) -> None:
     result = invoke(*sqlite_stack.cli, "status", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"runs": [], "workers": []}
+    assert json.loads(result.stdout) == {"runs": [], "workers": [], "write_lock": None}
     assert not Path(sqlite_stack.db).exists()
 
 
@@ -306,6 +307,24 @@ def test_show_run_and_domain(app: Qualify, stack: Stack) -> None:
     assert "acme.com" in detail and "domain 'acme.com'" in detail
     failed = invoke(*stack.cli, "show", str(run_id), "permanent-globex.io").stdout
     assert "nope: permanent-globex.io cannot be judged" in failed
+
+
+def test_show_and_export_say_who_recorded_each_outcome(app: Qualify, stack: Stack) -> None:
+    run_id = create_run(app, ["acme.com", "permanent-globex.io", "transient1-initech.com"])
+    worker = app.worker(WorkerOptions(burst=True, handle_signals=False, lease=2))
+    worker.run()
+    for domain, attempt in (("acme.com", 1), ("permanent-globex.io", 1),
+                            ("transient1-initech.com", 2)):  # fmt: skip
+        detail = invoke(*stack.cli, "show", str(run_id), domain).stdout
+        line = next(line for line in detail.splitlines() if "Recorded by" in line)
+        assert line.split("Recorded by", 1)[1].strip(" │") == f"{worker.id}, attempt {attempt}"
+    lines = invoke(*stack.cli, "export", str(run_id), "--format", "jsonl").stdout.splitlines()
+    rows = {row["domain"]: row for row in map(json.loads, lines)}
+    assert {d: (r["recorded_by"], r["attempts"]) for d, r in rows.items()} == {
+        "acme.com": (worker.id, 1),
+        "permanent-globex.io": (worker.id, 1),
+        "transient1-initech.com": (worker.id, 2),
+    }
 
 
 def test_export_formats_and_filters(app: Qualify, stack: Stack, tmp_path: Path) -> None:

@@ -131,6 +131,46 @@ def test_fencing_tells_apart_two_claims_by_the_same_worker(app: Qualify) -> None
     assert app.jobs.complete(second, RESULT)
 
 
+def test_a_claim_before_a_release_cannot_record_after_the_same_worker_claims_again(
+    app: Qualify,
+) -> None:
+    # A release gives the attempt back, so (owner, attempts) repeats; the claim number
+    # does not.
+    create_run(app, ["acme.com"])
+    first = claim_one(app, "w1")
+    assert app.jobs.release([first]) == 1
+    second = claim_one(app, "w1")
+    assert (first.attempts, second.attempts) == (1, 1)
+    assert second.claim == first.claim + 1
+    assert not app.jobs.fail(first, "x", "a late failure from the first claim")
+    assert not app.jobs.complete(first, RESULT)
+    assert not app.jobs.release([first])
+    assert job_row(app, second.id)["state"] == "running"
+    assert app.jobs.complete(second, RESULT)
+
+
+def test_who_recorded_each_outcome_is_kept(app: Qualify) -> None:
+    run_id = create_run(app, ["acme.com", "globex.io", "initech.com"], max_attempts=2)
+    done, failed, retried = sorted(app.jobs.claim_next(3, "host-a:1:aa", 30.0)[1],
+                                   key=lambda job: job.domain)  # fmt: skip
+    assert app.jobs.complete(done, RESULT)
+    assert app.jobs.fail(failed, "nope", "cannot")
+    assert app.jobs.retry_later(retried, 0, "flaky", "later")
+    assert [(r.domain, r.recorded_by, r.attempts) for r in app.runs.records(run_id)] == [
+        ("acme.com", "host-a:1:aa", 1),
+        ("globex.io", "host-a:1:aa", 1),
+        ("initech.com", "host-a:1:aa", 1),
+    ]
+    app.jobs.promote_due(force=True)
+    again = claim_one(app, "host-b:2:bb")
+    assert app.runs.job(run_id, "initech.com").recorded_by is None  # running: not yet
+    expire_leases(app, again.id)
+    app.jobs.reclaim_expired()  # its last attempt's lease expired: no worker recorded it
+    record = app.runs.job(run_id, "initech.com")
+    assert (record.state, record.error_code, record.recorded_by) == ("failed", "lease_expired",
+                                                                     None)  # fmt: skip
+
+
 def test_the_unique_key_refuses_a_second_result(app: Qualify) -> None:
     import peewee
     import pytest
@@ -283,3 +323,17 @@ def test_counters_track_a_mixed_run(app: Qualify) -> None:
         assert_consistent(app, run_id)
     run = app.runs.get(run_id)
     assert (run.completed, run.qualified, run.failed, run.status) == (20, 10, 10, "COMPLETED")
+
+
+def test_recover_fail_spares_a_lease_taken_after_the_run_looked_stuck(app: Qualify) -> None:
+    run_id = create_run(app, ["acme.com", "globex.io", "initech.com"])
+    raw(app).execute("UPDATE runs SET updated_at = {now} - 3600 WHERE id = ?", (run_id,))
+    raw(app).execute("UPDATE jobs SET updated_at = {now} - 3600 WHERE run_id = ?", (run_id,))
+    assert [run.id for run in app.runs.stuck(60)] == [run_id]  # what `recover` decided on
+    held = claim_one(app, "w1")  # ...while a worker took a job
+    assert app.jobs.fail_unfinished(run_id, "given up") == 2
+    assert job_row(app, held.id)["state"] == "running"
+    assert app.jobs.complete(held, RESULT), "the live lease's result is still recorded"
+    states = app.runs.count_jobs_by_state(run_id)
+    assert states == {"done": 1, "failed": 2}
+    assert_consistent(app, run_id)

@@ -127,14 +127,35 @@ def settings() -> Settings:
 
 
 @contextmanager
-def open_app(*, create: bool = True, with_settings: Settings | None = None) -> Iterator[Qualify]:
+def open_app(
+    *, create: bool = True, read_only: bool = False, with_settings: Settings | None = None
+) -> Iterator[Qualify]:
+    """The store for this command; ``read_only`` for commands that only read (they never
+    create, migrate or change a database)."""
     from qualify.api import Qualify
 
-    app = Qualify.open(settings=with_settings or settings(), create=create)
+    app = Qualify.open(settings=with_settings or settings(), create=create, read_only=read_only)
     try:
         yield app
+        say_unpushed(app)
     finally:
         app.close()
+
+
+def say_unpushed(app: Qualify) -> None:
+    """The store committed but the queue refused the messages: the command did what it
+    said (exit 0), and running it again would do it twice; say what workers will do."""
+    refused = app.jobs.unpushed
+    if not refused:
+        return
+    from qualify.plural import plural
+
+    count = sum(u.jobs for u in refused)
+    click.echo(
+        f"Warning: committed; the queue refused {plural(count, 'message')} ({refused[-1].reason})."
+        " Workers enqueue them again on their own (reconciler): do not run this again.",
+        err=True,
+    )
 
 
 def command_line(*args: str) -> str:
@@ -153,6 +174,17 @@ def command_line(*args: str) -> str:
 
 def json_option(func: Command) -> Command:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(func)
+
+
+def lease_option(func: Command) -> Command:
+    """`worker --lease` and `run --wait --lease`: one option, one meaning."""
+    return click.option(
+        "--lease",
+        type=Duration(minimum=0.3),
+        default="30s",
+        show_default=True,
+        help="How long a job stays ours without a heartbeat (renewed every lease/3).",
+    )(func)
 
 
 def concurrency_option(help_text: str) -> Callable[[Command], Command]:

@@ -70,9 +70,14 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
 
 
 def status_json(report: StatusReport) -> dict[str, Any]:
+    lock = report.write_lock
     return {
         "runs": [run_json(run) for run in report.runs],
         "workers": [worker_json(worker) for worker in report.workers],
+        # A process holding the SQLite store's write lock for seconds; null otherwise.
+        "write_lock": None
+        if lock is None
+        else {"pid": lock.pid, "hostname": lock.hostname, "held_for": round(lock.held_for(), 1)},
     }
 
 

@@ -71,7 +71,7 @@ def export_command(
     binary = export.is_binary(fmt)
     if binary and output is None and sys.stdout.isatty():
         raise click.UsageError("--format xlsx writes a workbook: give a file with -o FILE")
-    with open_app(create=False) as app:
+    with open_app(create=False, read_only=True) as app:
         try:
             app.export_layout(run_id, picked)  # a wrong column is refused before any output
         except export.UnknownColumn as exc:

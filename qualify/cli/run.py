@@ -17,6 +17,7 @@ from qualify.cli.base import (
     fetch_options,
     fetch_settings,
     json_option,
+    lease_option,
     open_app,
     outage_options,
     outage_settings,
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
 )
 @click.option("--wait", is_flag=True, help="Also work the run here, with a progress bar.")
 @concurrency_option("Jobs at once with --wait.")
+@lease_option
 @fetch_options
 @outage_options
 @json_option
@@ -97,6 +99,7 @@ def run(
     max_page_age: float,
     wait: bool,
     concurrency: int,
+    lease: float,
     outage_window: int,
     outage_threshold: int,
     probe_every: float,
@@ -139,9 +142,13 @@ def run(
     # Fetch and worker settings are checked before anything is written, too.
     resolved = fetch_settings(**fetch) if wait else settings()
     options = WorkerOptions(
-        concurrency=concurrency, **outage_settings(outage_window, outage_threshold, probe_every)
+        concurrency=concurrency,
+        lease=lease,
+        **outage_settings(outage_window, outage_threshold, probe_every),
     )
     with open_app(with_settings=resolved) as app:
+        if (warning := app.queue.warning()) is not None:
+            click.echo(f"Warning: {warning}", err=True)
         created = app.create_run(
             prepared,
             name=name,

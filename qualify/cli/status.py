@@ -52,11 +52,12 @@ def status(
     from qualify.cli import documents, tables
 
     try:
-        app = Qualify.open(settings=settings(), create=False)
+        app = Qualify.open(settings=settings(), create=False, read_only=True)
     except NotFoundError:
         if run_id is not None:
             raise
-        click.echo(documents.dumps({"runs": [], "workers": []}) if as_json else "No runs yet.")
+        empty: dict[str, object] = {"runs": [], "workers": [], "write_lock": None}
+        click.echo(documents.dumps(empty) if as_json else "No runs yet.")
         return
     with app:
         if live:
@@ -120,7 +121,7 @@ def show(run_id: int, domain: str | None, stuck_after: float) -> None:
 
     from qualify.cli import tables
 
-    with open_app(create=False) as app:
+    with open_app(create=False, read_only=True) as app:
         out = Console()
         if domain is None:
             summary = app.run_summary(run_id, stuck_after=stuck_after)

@@ -164,6 +164,12 @@ def status_view(report: StatusReport, stuck_after: float) -> Group:
     parts: list[Any] = []
     parts.append(runs_table(runs, now) if runs else Text("No runs yet.", style="dim"))
     parts.extend(stuck_hints(runs, workers, now, stuck_after))
+    if report.write_lock is not None:
+        lock = report.write_lock
+        parts.append(Text(
+            f"The write lock is held by pid {lock.pid} on {lock.hostname} for"
+            f" {ago(lock.held_for())}: every writer waits for it (a stopped or frozen"
+            " process? resume it or end it)", style="bold red"))  # fmt: skip
     if workers:
         parts.append(workers_table(workers, now))
         parts.extend(paused_hints(workers, now))
@@ -311,6 +317,8 @@ def job_detail(
     attempts = f"{record.attempts} attempt{'s' if record.attempts != 1 else ''}"
     finished = f", finished {iso(record.finished_at)}" if record.finished_at else ""
     table.add_row("State", f"{record.state} after {attempts}{finished}")
+    if record.recorded_by and record.state in ("done", "failed", "waiting"):
+        table.add_row("Recorded by", f"{record.recorded_by}, attempt {record.attempts}")
     error = error_text(record)
     if error:
         table.add_row("Error", Text(error, style="red"))

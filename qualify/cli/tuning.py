@@ -148,7 +148,7 @@ def eval_command(run_id: int, labels_csv: str, limit: int, as_json: bool) -> Non
 
     from qualify.cli import documents, views
 
-    with open_app(create=False) as app:
+    with open_app(create=False, read_only=True) as app:
         evaluation = app.evaluate(run_id, labels_csv)
     if as_json:
         click.echo(documents.dumps(documents.evaluation_json(evaluation)))
@@ -196,7 +196,7 @@ def diff(run_a: int, run_b: int, fmt: str, output: str | None, limit: int, as_js
     from qualify.cli import documents, views
 
     fmt = "json" if as_json else fmt
-    with open_app(create=False) as app:
+    with open_app(create=False, read_only=True) as app:
         if fmt == "csv":
             if output is None:
                 app.export_diff(run_a, run_b, sys.stdout)

@@ -11,11 +11,11 @@ import click
 from qualify.cli.base import (
     DURATION,
     EXIT_FAILED_JOBS,
-    Duration,
     cli,
     concurrency_option,
     fetch_options,
     fetch_settings,
+    lease_option,
     open_app,
     outage_options,
     outage_settings,
@@ -25,13 +25,7 @@ from qualify.cli.base import (
 @cli.command()
 @concurrency_option("Jobs worked at once by this process.")
 @click.option("--burst", is_flag=True, help="Exit 0 once no job is queued, running or waiting.")
-@click.option(
-    "--lease",
-    type=Duration(minimum=0.3),
-    default="30s",
-    show_default=True,
-    help="How long a job stays ours without a heartbeat (renewed every lease/3).",
-)
+@lease_option
 @click.option(
     "--grace",
     type=DURATION,

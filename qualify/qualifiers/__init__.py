@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -164,18 +165,32 @@ def check_result(raw: Any) -> QualifierResult:
     if not isinstance(evidence, Mapping):
         raise PermanentError("qualifier returned evidence that is not a dict", code="bad_result")
     extra = {k: v for k, v in raw.items() if k not in ("verdict", "score", "reasons", "evidence")}
+    for part, value in (("reasons", reasons), ("evidence", evidence), ("extra fields", extra)):
+        _check_storable(part, value)
     return QualifierResult(
         verdict=verdict, score=score, reasons=list(reasons), evidence=dict(evidence), extra=extra
     )
 
 
 def _is_score(score: Any) -> bool:
-    return (
-        isinstance(score, int | float)
-        and not isinstance(score, bool)
-        and math.isfinite(score)
-        and 0 <= score <= 100
-    )
+    if not isinstance(score, int | float) or isinstance(score, bool):
+        return False
+    try:
+        # An int too large for a float (10**400) overflows here: not a score either.
+        return math.isfinite(score) and 0 <= score <= 100
+    except OverflowError:
+        return False
+
+
+def _check_storable(part: str, value: Any) -> None:
+    """What the store keeps as JSON must be JSON: NaN and Infinity are not (every export
+    would carry them), nor keys JSON has no form for."""
+    try:
+        json.dumps(value, allow_nan=False, default=str)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise PermanentError(
+            f"qualifier returned {part} that JSON cannot hold ({exc})", code="bad_result"
+        ) from None
 
 
 def _is_reason(reason: Any) -> bool:

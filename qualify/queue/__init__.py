@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from qualify.queue.storages import QualifySqlStorage
 
 QUEUE_NAME = "qualify"
-# huey's task table in the store's database (see storages.QualifySqlStorage).
-_TASK_TABLE = "huey_task"
 T = TypeVar("T")
 
 
@@ -68,6 +66,10 @@ class JobQueue(ABC):
     def close(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Release connections."""
 
+    def warning(self) -> str | None:
+        """A configuration that may lose messages, with the fix; None when there is none."""
+        return None
+
 
 class SqlJobQueue(JobQueue):
     """The queue in the store's database: one transaction for state and message."""
@@ -79,13 +81,11 @@ class SqlJobQueue(JobQueue):
         self.database = database
         self._storage: QualifySqlStorage | None = None
         self._lock = threading.Lock()
-        if not database.table_exists(_TASK_TABLE):
-            # A new database: huey creates its tables now, before a run's statements use them.
-            self._open_storage()
 
     @property
     def storage(self) -> QualifySqlStorage:
-        """huey's storage, opened on first use (its tables exist already)."""
+        """huey's storage, opened on first use (its tables are made by a migration,
+        m011_queue_tables: huey never runs DDL here)."""
         return self._storage or self._open_storage()
 
     def _open_storage(self) -> QualifySqlStorage:
@@ -93,7 +93,9 @@ class SqlJobQueue(JobQueue):
             if self._storage is None:
                 from qualify.queue.storages import QualifySqlStorage
 
-                self._storage = QualifySqlStorage(name=QUEUE_NAME, database=self.database)
+                self._storage = QualifySqlStorage(
+                    name=QUEUE_NAME, database=self.database, create_tables=False
+                )
             return self._storage
 
     @property
@@ -171,6 +173,25 @@ class RedisJobQueue(JobQueue):
 
     def close(self) -> None:
         self.client.close()
+
+    def warning(self) -> str | None:
+        """Redis may evict keys when it runs out of memory: any ``maxmemory-policy`` but
+        ``noeviction`` can drop the queue's list. Workers re-enqueue what was lost (the
+        reconciler), seconds late; noeviction refuses new messages instead, which `run`
+        reports."""
+        from redis.exceptions import RedisError
+
+        try:
+            policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy")
+        except RedisError:
+            return None  # CONFIG disabled (a managed Redis): nothing to tell
+        if not policy or policy == "noeviction":
+            return None
+        return (
+            f"queue {redact(self.url)}: maxmemory-policy is {policy}, so Redis may drop"
+            " queued messages when memory runs short (workers re-enqueue them, seconds late);"
+            " fix: redis-cli CONFIG SET maxmemory-policy noeviction (and in redis.conf)"
+        )
 
     def _call(self, operation: Callable[..., T], *args: Any) -> T:
         with self._unavailable():

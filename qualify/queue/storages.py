@@ -76,9 +76,9 @@ class QualifySqlStorage(SqlStorage):
         return (KV, Schedule, Task, Counter)
 
     def create_tables(self) -> None:
-        # huey's version opens and closes the connection around it (`with database:`), which
-        # would close the store's own connection in this thread; this one leaves it open.
-        self.database.create_tables([self.KV, self.Schedule, self.Task, self.Counter])
+        # The store's migration m011_queue_tables makes these tables, under the migration
+        # lock; DDL here, on every start, raced between processes and waited on locks.
+        raise NotImplementedError("huey's tables are made by the store's migrations")
 
     def enqueue_many(self, messages: Sequence[bytes]) -> None:
         """Enqueue many messages in one statement per chunk (joins an open transaction)."""

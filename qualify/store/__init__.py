@@ -16,7 +16,7 @@ from qualify.queue import JobQueue, open_queue
 from qualify.store.activity import Activity
 from qualify.store.database import Database, open_database
 from qualify.store.jobs import Jobs
-from qualify.store.migrations import migrate
+from qualify.store.migrations import check_current, check_readable, migrate
 from qualify.store.pages import Pages, PageStoreStats, PruneReport
 from qualify.store.results import (
     OUTCOMES,
@@ -44,6 +44,7 @@ from qualify.store.values import (
     Run,
     RunInputs,
     RunPlan,
+    Unpushed,
     WorkerInfo,
 )
 from qualify.store.workers import Workers
@@ -61,15 +62,27 @@ class Store:
         self.pages = Pages(database)
 
     @classmethod
-    def open(cls, db: str, queue: str | None = None, *, create: bool = True) -> Store:
+    def open(
+        cls, db: str, queue: str | None = None, *, create: bool = True, read_only: bool = False
+    ) -> Store:
         """Open the store at ``db`` (a path or URL) and its queue (``queue``: a Redis URL,
         or None for the store's own database), applying the migrations it lacks. With
-        ``create=False`` a SQLite file that does not exist is an error, not a new store."""
-        database = open_database(db, create=create)
+        ``create=False`` a SQLite file that does not exist is an error, not a new store.
+
+        With ``read_only`` nothing is created, migrated or changed: a store that is not at
+        this code's version is refused. Whatever the mode, a SQLite file holding another
+        program's tables, or a store written by a newer qualify, is refused untouched."""
+        database = open_database(db, create=create and not read_only)
         try:
+            check_readable(database, foreign_ok=database.dialect != "sqlite")
+            if read_only:
+                check_current(database)
+            else:
+                database.prepare_for_writes()
             # A queue server that cannot be reached fails here, before any migration runs.
             job_queue = open_queue(queue, database.db, database.display_url)
-            migrate(database)
+            if not read_only:
+                migrate(database)
         except BaseException:
             database.close()
             raise
@@ -114,6 +127,7 @@ __all__ = [
     "RunStatus",
     "Runs",
     "Store",
+    "Unpushed",
     "WorkerInfo",
     "Workers",
     "open_database",

@@ -25,6 +25,7 @@ import peewee
 
 from qualify.errors import ConfigError
 from qualify.store import sql
+from qualify.store.writelock import LockHolder
 from qualify.urls import redact, scheme_of
 
 Row = dict[str, Any]
@@ -102,6 +103,21 @@ class Database(ABC):
 
     def has_table(self, name: str) -> bool:
         return bool(self.db.table_exists(name))
+
+    def table_names(self) -> list[str]:
+        return sorted(self.db.get_tables())
+
+    def write_lock_holder(self) -> LockHolder | None:
+        """A process that has held the store's write lock for seconds (frozen, stopped),
+        where the backend has one lock for the whole store (SQLite); else None."""
+        return None
+
+    def bound_transactions(self, lease: float) -> None:  # noqa: B027 - a hook
+        """Bound how long this process's transactions may hold or wait for locks, from the
+        lease: a process frozen inside a transaction must not freeze every other one."""
+
+    def prepare_for_writes(self) -> None:  # noqa: B027 - a hook, not an abstract method
+        """Settings a store needs before it is written (never run by read-only commands)."""
 
     # -- transactions and time --------------------------------------------------------------
 

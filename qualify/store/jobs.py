@@ -2,8 +2,9 @@
 
 Each method is one transaction that moves jobs along DESIGN.md's state machine and keeps the
 run's counters and status in step. Worker-side changes are *fenced*: they only apply while the
-caller still holds the lease, identified by ``(lease_owner, attempts)`` so that a worker whose
-lease was taken away (even if the same worker later claimed the job again) changes nothing.
+caller still holds the lease, identified by ``(lease_owner, claims)`` (a claim number that only
+grows) so that a worker whose lease was taken away (even if the same worker later claimed the
+job again) changes nothing.
 The statements themselves are named queries (``qualify/store/sql``).
 """
 
@@ -13,11 +14,14 @@ import json
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from qualify.crashpoints import crash_point
+from qualify.errors import BackendUnavailable, StoreUnavailable
 from qualify.queue import MESSAGE_PREFIX, QUEUE_NAME, JobQueue
 from qualify.store.database import Database, json_array, json_ids
+from qualify.store.faults import outage_cause
 from qualify.store.values import (
     ClaimedJob,
     Outcome,
@@ -25,6 +29,7 @@ from qualify.store.values import (
     Recorded,
     RetryReport,
     Round,
+    Unpushed,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +51,8 @@ class Jobs:
         #: This process's shard of every run's counters (see ``count_finished_jobs``).
         self.shard = secrets.randbelow(SHARDS)
         self._started: set[int] = set()  # runs this process saw PROCESSING
+        #: Pushes the queue refused after their change committed (see _push_committed).
+        self.unpushed: list[Unpushed] = []
 
     # -- creating -------------------------------------------------------------------------
 
@@ -79,7 +86,18 @@ class Jobs:
         # finds queued jobs the queue does not hold and enqueues them again.
         crash_point("run.after_commit")
         rows = self.database.rows("queued_jobs_of_run", run_id=run_id)
-        self.queue.push([row["id"] for row in rows])
+        self._push_committed([row["id"] for row in rows])
+
+    def _push_committed(self, job_ids: list[int]) -> None:
+        """Push messages for jobs whose change is committed. A queue that refuses them
+        (out of memory, connection lost) loses messages, not jobs: the reconciler of any
+        worker enqueues them again. The refusal is noted in :attr:`unpushed`, for the
+        command to say so, never raised: the change is done, and trying it again would
+        double it."""
+        try:
+            self.queue.push(job_ids)
+        except BackendUnavailable as exc:
+            self.unpushed.append(Unpushed(len(job_ids), str(exc)))
 
     # -- the worker's path ----------------------------------------------------------------
 
@@ -110,11 +128,20 @@ class Jobs:
             crash_point("worker.after_pop")
             if not job_ids and not outcomes:
                 return Round(0, [], set())
-        with db.write():
-            recorded = self._record(outcomes) if outcomes else set()
-            if limit and queue.transactional:
-                job_ids = queue.pop(limit)  # pop and claim commit together
-            return Round(len(job_ids), self._claim(job_ids, owner, lease), recorded)
+        try:
+            with db.write():
+                recorded = self._record(outcomes) if outcomes else set()
+                if limit and queue.transactional:
+                    job_ids = queue.pop(limit)  # pop and claim commit together
+                    crash_point("worker.after_pop")  # so a crash here pops nothing
+                return Round(len(job_ids), self._claim(job_ids, owner, lease), recorded)
+        except BaseException:
+            if job_ids and not queue.transactional:
+                # The claim did not commit (or may not have: then the message claims
+                # nothing): the messages go back, rather than wait for the reconciler.
+                with suppress(Exception):
+                    queue.push(job_ids)
+            raise
 
     def claim(self, job_ids: Sequence[int], owner: str, lease: float) -> list[ClaimedJob]:
         """Claim specific jobs (atomic: only those still queued are taken)."""
@@ -168,9 +195,12 @@ class Jobs:
         """Record outcomes one transaction each, after the store refused them together: one
         outcome the store refuses must not take the others down with it.
 
-        A result the store refuses fails its job instead (``unrecordable_result``, with the
-        store's reason). What still cannot be recorded (the store is down) is left
-        unrecorded: its lease expires and the job runs again.
+        A result the store refuses on its own merits fails its job instead
+        (``unrecordable_result``, with the store's reason). An error that says the whole
+        store is down (a full disk, a lost connection: see ``faults``) is raised, as
+        :class:`~qualify.errors.StoreUnavailable`, for the caller to hold the outcomes and
+        try again; what else cannot be recorded is left unrecorded (its lease expires and
+        the job runs again).
         """
         recorded: set[int] = set()
         final: dict[int, Outcome] = {}
@@ -182,6 +212,7 @@ class Jobs:
                 recorded |= self.record([outcome])
                 continue
             except Exception as exc:
+                _raise_if_outage(exc)
                 if outcome.result is None:
                     unrecorded.add(job_id)
                     continue
@@ -193,7 +224,8 @@ class Jobs:
             final[job_id] = refused
             try:
                 recorded |= self.record([refused])
-            except Exception:
+            except Exception as exc:
+                _raise_if_outage(exc)
                 unrecorded.add(job_id)
         return Recorded(recorded=recorded, outcomes=final, unrecorded=unrecorded)
 
@@ -205,6 +237,9 @@ class Jobs:
         for outcome in outcomes:
             if outcome.result is None and self._record_error(outcome):
                 recorded.add(outcome.job.id)
+        # A crash here must take the results with it: they and the run's counters commit
+        # together, or neither does.
+        crash_point("worker.before_counters")
         self._count_outcomes([o for o in outcomes if o.job.id in recorded])
         return recorded
 
@@ -229,7 +264,7 @@ class Jobs:
 
     def _record_error(self, outcome: Outcome) -> bool:
         job = outcome.job
-        fence = {"id": job.id, "owner": job.owner, "attempts": job.attempts}
+        fence = {"id": job.id, "owner": job.owner, "claim": job.claim}
         error = {"code": outcome.error_code, "message": outcome.error}
         if outcome.retry_in is not None:
             return (
@@ -432,7 +467,7 @@ class Jobs:
             self.queue.push(job_ids)
         else:
             ids = list(job_ids)
-            self.database.after_commit(lambda: self.queue.push(ids))
+            self.database.after_commit(lambda: self._push_committed(ids))
 
     def _count_finished(
         self,
@@ -459,15 +494,21 @@ class Jobs:
 
 def _fences(jobs: Iterable[ClaimedJob]) -> dict[str, str]:
     """The fencing tokens of ``jobs`` for the fenced queries: per lease owner (a worker's
-    round has one), a JSON object {job id: attempts}."""
+    round has one), a JSON object {job id: claim number}."""
     per_owner: defaultdict[str, list[str]] = defaultdict(list)
     for job in jobs:
-        per_owner[job.owner].append(f'"{int(job.id)}":{int(job.attempts)}')
+        per_owner[job.owner].append(f'"{int(job.id)}":{int(job.claim)}')
     return {owner: "{" + ",".join(pairs) + "}" for owner, pairs in per_owner.items()}
 
 
 def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _raise_if_outage(error: BaseException) -> None:
+    cause = outage_cause(error)
+    if cause is not None:
+        raise StoreUnavailable(cause) from error
 
 
 def _one_line(error: BaseException) -> str:

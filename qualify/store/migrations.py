@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from qualify.errors import NewerStoreError, NotAStoreError, NotFoundError, StoreVersionError
 from qualify.store.database import Database
 
 Migration = Callable[[Database], None]
@@ -211,6 +212,39 @@ def m010_result_history(database: Database) -> None:
     )
 
 
+def m011_queue_tables(database: Database) -> None:
+    # huey's tables for the queue in the store's database, created here under the migration
+    # lock: huey created them itself on every start, outside any lock, so processes starting
+    # at once on a fresh PostgreSQL database raced on them, and its CREATE INDEX IF NOT
+    # EXISTS waited behind any open transaction. The same columns and index names huey
+    # gives them (stores that already have them keep theirs).
+    database.run_ddl(
+        'CREATE TABLE IF NOT EXISTS "huey_kv" ("queue" VARCHAR(255) NOT NULL,'
+        ' "key" VARCHAR(255) NOT NULL, "value" {BLOB} NOT NULL, PRIMARY KEY ("queue", "key"))',
+        'CREATE TABLE IF NOT EXISTS "huey_schedule" ("id" {SERIAL},'
+        ' "queue" VARCHAR(255) NOT NULL, "data" {BLOB} NOT NULL, "timestamp" {BIGINT} NOT NULL)',
+        'CREATE INDEX IF NOT EXISTS "schedule_queue_timestamp"'
+        ' ON "huey_schedule" ("queue", "timestamp")',
+        'CREATE TABLE IF NOT EXISTS "huey_task" ("id" {SERIAL},'
+        ' "queue" VARCHAR(255) NOT NULL, "data" {BLOB} NOT NULL, "priority" REAL NOT NULL)',
+        'CREATE INDEX IF NOT EXISTS "task_priority_id" ON "huey_task" ("priority" DESC, "id")',
+        'CREATE TABLE IF NOT EXISTS "huey_counter" ("queue" VARCHAR(255) NOT NULL,'
+        ' "key" VARCHAR(255) NOT NULL, "value" INTEGER NOT NULL, PRIMARY KEY ("queue", "key"))',
+    )
+
+
+def m012_claim_numbers(database: Database) -> None:
+    # claims: how many times the job was claimed, never decremented (attempts is: a job
+    # handed back does not use up an attempt), so (id, claims) fences a worker's changes
+    # even when the same worker claims the same job again. recorded_by: the worker that
+    # recorded the job's last outcome (a result's own worker_id stays on the result).
+    database.run_ddl(
+        "ALTER TABLE jobs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0",
+        "UPDATE jobs SET claims = attempts",
+        "ALTER TABLE jobs ADD COLUMN recorded_by TEXT",
+    )
+
+
 def m013_run_counters(database: Database) -> None:
     # Every worker round used to update its run's row (counters, updated_at): on PostgreSQL
     # all workers' transactions then queued on that one row lock. Each worker now adds to its
@@ -242,19 +276,25 @@ MIGRATIONS: list[Migration] = [
     m008_unknown_counter,
     m009_worker_pause,
     m010_result_history,
+    m011_queue_tables,
+    m012_claim_numbers,
     m013_run_counters,
 ]
 
 
 def migrate(database: Database) -> list[str]:
-    """Apply the migrations this database lacks, in one transaction; return their names."""
-    if _applied(database) >= {m.__name__ for m in MIGRATIONS}:
+    """Apply the migrations this database lacks, in one transaction; return their names.
+    A database written by a newer qualify is refused (:class:`NewerStoreError`), never
+    written."""
+    if _known(database, _applied(database)):
         return []
     done = []
     with database.write():
+        database.execute("unbounded_lock_wait")  # DDL may wait for its locks: it is rare
         database.execute("lock_migrations")
         database.execute("create_migrations_table")
         applied = _applied(database)
+        _known(database, applied)
         for migration in MIGRATIONS:
             if migration.__name__ in applied:
                 continue
@@ -262,6 +302,46 @@ def migrate(database: Database) -> list[str]:
             database.execute("record_migration", {"name": migration.__name__})
             done.append(migration.__name__)
     return done
+
+
+def check_readable(database: Database, *, foreign_ok: bool = False) -> None:
+    """Before anything reads or writes: refuse what is not a qualify store of this version.
+
+    A database with tables but no migration record is another program's (unless
+    ``foreign_ok``: a PostgreSQL database may hold other applications' tables beside a new
+    store); one with migrations this code does not know was written by a newer qualify."""
+    if not database.has_table("qualify_migrations"):
+        tables = database.table_names()
+        if tables and not foreign_ok:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise NotAStoreError(f"{database.display_url}: not a qualify store (tables: {shown})")
+        return
+    _known(database, _applied(database))
+
+
+def check_current(database: Database) -> None:
+    """For read-only commands, which never migrate: the store must be at this version."""
+    applied = _applied(database)
+    if not applied:
+        raise NotFoundError(
+            f"{database.display_url}: no qualify store here yet (`qualify run` creates it)"
+        )
+    if _known(database, applied):
+        return
+    missing = [m.__name__ for m in MIGRATIONS if m.__name__ not in applied]
+    raise StoreVersionError(
+        f"{database.display_url} was written by an older qualify (lacks {missing[0]}); a"
+        " writing command (`qualify run`, `qualify worker`) upgrades it"
+    )
+
+
+def _known(database: Database, applied: set[str]) -> bool:
+    """True when ``applied`` is every migration; raises if one is unknown to this code."""
+    known = {m.__name__ for m in MIGRATIONS}
+    newer = sorted(applied - known)
+    if newer:
+        raise NewerStoreError(database.display_url, newer[-1])
+    return applied >= known
 
 
 def _applied(database: Database) -> set[str]:

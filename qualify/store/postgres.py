@@ -19,6 +19,8 @@ from qualify.urls import redact
 
 #: How long a thread waits for a pooled connection once a worker bounds them.
 _POOL_WAIT = 60
+#: The worker's default lease, for the bounds of processes that hold none (`run`, `status`).
+DEFAULT_LEASE = 30.0
 
 
 class _ReconnectingPostgres(ReconnectMixin, PooledPostgresqlDatabase):
@@ -45,6 +47,8 @@ class PostgresDatabase(Database):
         "DOUBLE": "DOUBLE PRECISION",
         "BIGINT": "BIGINT",
         "BLOB": "BYTEA",
+        # huey\'s id columns (peewee\'s AutoField), for its tables (m011).
+        "SERIAL": "SERIAL NOT NULL PRIMARY KEY",
     }
 
     @classmethod
@@ -77,6 +81,7 @@ class PostgresDatabase(Database):
             timeout=_POOL_WAIT,
         )
         database = cls(db, target)
+        database.bound_transactions(DEFAULT_LEASE)
         try:
             db.connect(reuse_if_open=True)
         except peewee.OperationalError as exc:
@@ -109,6 +114,21 @@ class PostgresDatabase(Database):
     def write(self) -> Iterator[None]:
         with self.db.atomic():
             yield
+
+    def bound_transactions(self, lease: float) -> None:
+        """The server ends a session idle inside a transaction for a whole lease (a process
+        frozen, stopped or cut off mid-transaction: its leases expire then too, and its
+        locks go with it), and a statement waits at most half a lease for a lock (then the
+        worker holds its outcomes and tries again). Set for every connection this process
+        opens from now on; this thread's is reopened with them."""
+        idle_ms = max(1000, int(lease * 1000))
+        lock_ms = max(500, int(lease * 500))
+        self.db.connect_params["options"] = (
+            f"-c idle_in_transaction_session_timeout={idle_ms} -c lock_timeout={lock_ms}"
+        )
+        if not self.db.is_closed() and not self.db.in_transaction():
+            self.db.manual_close()  # really closed: back in the pool it would keep the old
+        self.db.close_idle()  # and so would the pool's idle ones
 
     def _insert_chunk(self, cursor: Any, statement: str, chunk: list[Sequence[Any]]) -> None:
         if statement.startswith("COPY "):

@@ -13,9 +13,11 @@ import peewee
 
 from qualify.errors import ConfigError, NotFoundError
 from qualify.store.database import Database
-from qualify.store.writelock import WriterLock
+from qualify.store.writelock import LockHolder, WriterLock, holder
 
 BUSY_TIMEOUT = 60.0
+#: A write lock held this long is shown by `status`.
+LONG_HOLD = 2.0
 
 
 class SqliteDatabase(Database):
@@ -25,6 +27,8 @@ class SqliteDatabase(Database):
         "DOUBLE": "REAL",
         "BIGINT": "INTEGER",
         "BLOB": "BLOB",
+        # huey\'s id columns (peewee\'s AutoField), for its tables (m011).
+        "SERIAL": "INTEGER NOT NULL PRIMARY KEY",
     }
 
     def __init__(self, db: peewee.Database, url: str) -> None:
@@ -54,10 +58,21 @@ class SqliteDatabase(Database):
         database = cls(db, path)
         try:
             db.connect(reuse_if_open=True)
-            _use_wal(db)
+            # Reads the file's header (changes nothing): a file that is not SQLite fails here.
+            db.execute_sql("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except peewee.DatabaseError as exc:
             raise ConfigError(f"database {path!r}: not a usable SQLite database ({exc})") from None
         return database
+
+    def prepare_for_writes(self) -> None:
+        """WAL (the file stays so): only once the file is known to be a qualify store, and
+        never for a read-only command."""
+        try:
+            _use_wal(self.db)
+        except peewee.DatabaseError as exc:
+            raise ConfigError(
+                f"database {self.url!r}: not a usable SQLite database ({exc})"
+            ) from None
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -67,8 +82,24 @@ class SqliteDatabase(Database):
             with self.db.atomic():
                 yield
             return
-        with self._writer.held(), self.db.atomic("IMMEDIATE"):
-            yield
+        try:
+            with self._writer.held(), self.db.atomic("IMMEDIATE"):
+                yield
+        except peewee.OperationalError as exc:
+            # On a full disk or an I/O error SQLite rolls the transaction back itself, and
+            # peewee's own ROLLBACK then fails with "no transaction is active", hiding the
+            # cause: raise the cause.
+            cause: BaseException | None = exc
+            while cause is not None and "no transaction is active" in str(cause):
+                cause = cause.__context__  # peewee's wrapper, then the driver's own error
+            if cause is not None and cause is not exc:
+                raise cause from None
+            raise
+
+    def write_lock_holder(self) -> LockHolder | None:
+        found = holder(self.url)
+        # A write takes milliseconds: one held for seconds is a writer stopped or frozen.
+        return found if found is not None and found.held_for() >= LONG_HOLD else None
 
     def _insert_chunk(self, cursor: Any, statement: str, chunk: list[Sequence[Any]]) -> None:
         cursor.executemany(statement, chunk)
@@ -85,7 +116,7 @@ def _path_of(target: str) -> str:
     return path
 
 
-def _use_wal(db: peewee.SqliteDatabase) -> None:
+def _use_wal(db: peewee.Database) -> None:
     """Switch the file to WAL (it stays so). Several processes opening a new file at once can
     find it locked: switching the journal does not wait on the busy timeout, so retry."""
     deadline = time.monotonic() + BUSY_TIMEOUT

@@ -123,6 +123,8 @@ class JobRecord:
     #: The cells this job carries from its input row, aligned with the run's
     #: ``RunInputs.columns``; None when it carries nothing (its line was its domain).
     input: list[str] | None = None
+    #: The worker that recorded its outcome (None: none yet, or a lease that expired).
+    recorded_by: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
@@ -193,11 +195,15 @@ class RunInputs:
 
 #: The error code of a job whose worker stopped renewing its lease.
 LEASE_EXPIRED = "lease_expired"
+#: A suspect's qualifier killed the child process it ran in (qualify.worker.apart).
+QUALIFIER_CRASHED = "qualifier_crashed"
+#: A job that last ended so may be a poison pill: it runs apart (a process of its own).
+SUSPECT_CODES = frozenset({LEASE_EXPIRED, QUALIFIER_CRASHED})
 
 
 @dataclass(frozen=True)
 class ClaimedJob:
-    """A job this worker holds: the lease is valid while ``(owner, attempts)`` still match."""
+    """A job this worker holds: the lease is valid while ``(owner, claim)`` still match."""
 
     id: int
     run_id: int
@@ -206,6 +212,9 @@ class ClaimedJob:
     owner: str
     #: Its last worker died while running it: it may be the poison that killed it.
     suspect: bool = False
+    #: The job's claim number (``jobs.claims``): it only grows, so it fences this claim
+    #: even after a release, which gives the attempt back, and a new claim by this owner.
+    claim: int = 0
 
     @classmethod
     def from_row(cls, row: Row, owner: str) -> ClaimedJob:
@@ -215,12 +224,13 @@ class ClaimedJob:
             domain=row["domain"],
             attempts=row["attempts"],
             owner=owner,
-            suspect=row["error_code"] == LEASE_EXPIRED,
+            suspect=row["error_code"] in SUSPECT_CODES,
+            claim=row["claims"],
         )
 
     @property
     def fence(self) -> tuple[int, str, int]:
-        return (self.id, self.owner, self.attempts)
+        return (self.id, self.owner, self.claim)
 
 
 @dataclass(frozen=True)
@@ -363,3 +373,12 @@ class ErrorCount:
     code: str
     count: int
     run_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Unpushed:
+    """Messages the queue refused after their jobs' change had committed: the jobs are
+    queued in the store, and a worker's reconciler enqueues them again."""
+
+    jobs: int
+    reason: str

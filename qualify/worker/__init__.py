@@ -63,6 +63,7 @@ class Worker:
             self.options.hostname or os.environ.get("QUALIFY_HOSTNAME") or socket.gethostname()
         )
         self.id = f"{self.hostname}:{os.getpid()}:{secrets.token_hex(3)}"
+        store.database.bound_transactions(self.options.lease)
         self.state = WorkerState(store, self.options, self.id)
         self.interrupted = False
         self.context = RunContext(store.runs, settings, SharedPages(store.pages, store.database))
@@ -100,6 +101,8 @@ class Worker:
             opts.lease,
             "; exits when no work is left (--burst)" if opts.burst else "; Ctrl-C stops",
         )
+        if (warning := store.queue.warning()) is not None:
+            log.warning("%s", warning)
         # Connections to the store: the dispatcher's (this thread), the heartbeat's, the
         # maintenance's and one the others share, whatever the concurrency.
         store.database.bound_connections(CONNECTIONS)

@@ -12,8 +12,10 @@ import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 
+from qualify.errors import StoreUnavailable
 from qualify.plural import plural
 from qualify.store import ClaimedJob, Outcome, Round
+from qualify.store.faults import outage_cause
 from qualify.worker.executor import Executors
 from qualify.worker.flights import Flight
 from qualify.worker.heartbeat import Heartbeat
@@ -48,6 +50,8 @@ class Dispatcher:
         self.stop_when = stop_when
         self.outage = outage
         self._not_claiming_said = False
+        #: While the store is down: the wait before the next try (0: it is up).
+        self._hold_delay = 0.0
 
     def run(self) -> None:
         """Round after round; sleeps only when there is neither an outcome nor a free slot
@@ -70,18 +74,21 @@ class Dispatcher:
                 done: Round = state.store.jobs.record_and_claim(
                     [outcome for outcome, _ in outcomes], free, state.worker_id, options.lease
                 )
-            except Exception:
-                log.exception("a round with the store failed; recording one job at a time")
-                self._record_each(outcomes)
-                state.stopping.wait(options.poll_interval)
+            except Exception as exc:
+                self._round_failed(outcomes, exc)
                 continue
+            self._store_back(len(outcomes))
             self._recorded(outcomes, done.recorded)
             self._start(done.claimed)
             if done.taken or outcomes:
                 idle = 0.01
                 continue
-            if free and self._idle_and_done():
-                break
+            try:
+                if free and self._idle_and_done():
+                    break
+            except Exception as exc:
+                self._round_failed([], exc)
+                continue
             with state.flights.cond:
                 if not state.flights.outcomes:
                     state.flights.cond.wait(idle)
@@ -106,9 +113,20 @@ class Dispatcher:
         if outcomes:
             try:
                 recorded = state.store.jobs.record([outcome for outcome, _ in outcomes])
-            except Exception:
-                log.exception("could not record finished jobs together; one at a time")
-                self._record_each(outcomes)
+            except Exception as exc:
+                try:
+                    if outage_cause(exc) is not None:
+                        raise StoreUnavailable(str(outage_cause(exc))) from exc
+                    log.exception("could not record finished jobs together; one at a time")
+                    self._record_each(outcomes)
+                except StoreUnavailable as down:
+                    # Stopping: nothing to wait for. The leases expire, the jobs run again.
+                    log.error(
+                        "store unavailable (%s); %s not recorded, to run again once their"
+                        " leases expire",
+                        down.cause,
+                        plural(len(outcomes), "finished job"),
+                    )
             else:
                 self._recorded(outcomes, recorded)
         if leftovers:
@@ -119,6 +137,46 @@ class Dispatcher:
                 released = 0
             state.stats.add(released=released)
             log.warning("handed %s back to the queue", plural(released, "in-flight job"))
+
+    # -- the store down --------------------------------------------------------------------
+
+    def _round_failed(self, outcomes: list[tuple[Outcome, Flight]], error: Exception) -> None:
+        """A round failed. The store down for every statement (full disk, lost connection):
+        the outcomes are held, to be recorded when it is back. Else some statement was
+        refused: each outcome is recorded on its own, so one cannot take the others down."""
+        cause = outage_cause(error)
+        if cause is None:
+            log.error(
+                "a round with the store failed (%s); recording one job at a time",
+                " ".join(f"{type(error).__name__}: {error}".split())[:300],
+            )
+            try:
+                self._record_each(outcomes)
+            except StoreUnavailable as down:
+                cause = down.cause
+            else:
+                self.state.stopping.wait(self.state.options.poll_interval)
+                return
+        self._hold(outcomes, cause)
+
+    def _hold(self, outcomes: list[tuple[Outcome, Flight]], cause: str) -> None:
+        state = self.state
+        with state.flights.cond:
+            state.flights.outcomes[:0] = outcomes  # first in line when the store is back
+            held = len(state.flights.outcomes)
+        # Retried sooner than a lease lapses, so that held outcomes are recorded in time.
+        cap = max(1.0, min(30.0, state.options.lease / 3))
+        delay = self._hold_delay = min(cap, self._hold_delay * 2) if self._hold_delay else 1.0
+        state.health.failed(
+            "dispatcher", cause, f"{plural(held, 'result')} held, retrying in {delay:g}s"
+        )
+        state.stopping.wait(delay)
+
+    def _store_back(self, recorded: int) -> None:
+        if not self._hold_delay:
+            return
+        self._hold_delay = 0.0
+        self.state.health.worked("dispatcher", f"; {plural(recorded, 'held result')} recorded")
 
     # -- one round ------------------------------------------------------------------------
 
@@ -144,6 +202,8 @@ class Dispatcher:
         """Not while the heartbeat has gone a whole lease without renewing: leases held now
         may already be lost, and new ones would be too."""
         silent = self.heartbeat.stale()
+        if silent is not None and self.state.health.down:
+            return False  # the store is down: said once, for every role (storehealth)
         if silent is None:
             if self._not_claiming_said:
                 log.warning("the heartbeat renews leases again; claiming jobs again")
@@ -176,6 +236,8 @@ class Dispatcher:
             return
         try:
             report = self.state.store.jobs.record_each([outcome for outcome, _ in outcomes])
+        except StoreUnavailable:
+            raise
         except Exception:
             log.exception("could not record finished jobs; their leases will expire")
             self._recorded(outcomes, None)

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 
 from qualify import qualifiers
-from qualify.errors import InputError, TransientError
+from qualify.errors import InputError, PermanentError, TransientError
 from qualify.qualifiers import QualifierResult
-from qualify.store import ClaimedJob
+from qualify.worker.apart import run_apart
 from qualify.worker.context import RunContext
 from qualify.worker.flights import Flight
 from qualify.worker.policy import decide
@@ -74,7 +74,7 @@ class Executors:
         began = time.monotonic()
         try:
             if not state.release_now.is_set():  # else handed back before it started
-                produced = self._produce(job)
+                produced = self._produce(flight)
                 if self.screen is not None and self.screen(flight, produced):
                     return  # the outage breaker records it or hands it back
                 outcome = decide(job, self.context.plan(job.run_id), produced)
@@ -85,20 +85,40 @@ class Executors:
         with flights.cond:
             flights.observe(time.monotonic() - began)
             flight.executing = False
-            if outcome is None or state.release_now.is_set():
+            # An abandoned job's outcome (job_timeout) was handed in by the heartbeat.
+            if outcome is None or state.release_now.is_set() or flight.abandoned:
                 flights.forget(flight)
             else:
                 flights.outcomes.append((outcome, flight))
             flights.cond.notify_all()
 
-    def _produce(self, job: ClaimedJob) -> QualifierResult | BaseException:
+    def _produce(self, flight: Flight) -> QualifierResult | BaseException:
+        job = flight.job
         plan = self.context.plan(job.run_id)
         try:
             qualifier = self.context.qualifier_for(plan)
         except InputError as exc:
             # Perhaps only this machine lacks the module: retry, maybe on another worker.
             return TransientError(str(exc), code="qualifier_unavailable")
+        if job.suspect:
+            state = self.state
+            return run_apart(job, plan, self.context.settings,
+                             lambda: flight.abandoned or state.release_now.is_set())  # fmt: skip
         try:
             return qualifiers.check_result(qualifier(job.domain, plan.icp))
         except Exception as exc:
             return exc
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # Raised by the qualifier itself (signals reach the main thread only): it fails
+            # this job and must not end this thread, nor the worker.
+            return PermanentError(
+                f"the qualifier raised {type(exc).__name__}({_args(exc)})",
+                code="qualifier_exited",
+            )
+
+
+def _args(exc: BaseException) -> str:
+    try:
+        return ", ".join(repr(arg) for arg in exc.args)[:100]
+    except Exception:
+        return "..."

@@ -33,8 +33,6 @@ class Flights:
     held: dict[int, Flight] = field(default_factory=dict)
     #: Finished, not yet recorded.
     outcomes: list[tuple[Outcome, Flight]] = field(default_factory=list)
-    #: A suspect job running alone (see ``isolation``).
-    solo: Flight | None = None
     #: How long a job runs, a running mean (None until one has run).
     mean_run: float | None = None
 
@@ -43,12 +41,7 @@ class Flights:
         return [f for f in self.held.values() if f.executing and not f.abandoned]
 
     def free(self, concurrency: int) -> int:
-        """Slots free for new jobs, plus a few claimed ahead (``prefetch``): none while a
-        suspect runs alone."""
-        if self.solo is not None:
-            if self.solo_running():
-                return 0
-            self.solo = None
+        """Slots free for new jobs, plus a few claimed ahead (``prefetch``)."""
         return max(0, concurrency + self.prefetch(concurrency) - len(self.active()))
 
     def prefetch(self, concurrency: int) -> int:
@@ -64,10 +57,6 @@ class Flights:
         """A job ran for ``seconds``. Call with ``cond`` held."""
         mean = self.mean_run
         self.mean_run = seconds if mean is None else mean + _SMOOTHING * (seconds - mean)
-
-    def solo_running(self) -> bool:
-        solo = self.solo
-        return solo is not None and not solo.abandoned and self.held.get(solo.job.id) is solo
 
     def take_outcomes(self) -> list[tuple[Outcome, Flight]]:
         taken, self.outcomes = self.outcomes, []

@@ -7,8 +7,11 @@ from __future__ import annotations
 import logging
 import time
 
+from qualify.errors import TransientError
 from qualify.worker.executor import Executors
+from qualify.worker.flights import Flight
 from qualify.worker.options import Summary
+from qualify.worker.policy import decide
 from qualify.worker.side import SideTask
 from qualify.worker.state import WorkerState
 
@@ -42,15 +45,7 @@ class Heartbeat(SideTask):
                 # PostgreSQL) and, when the round won, warn of a lease lost that was not.
                 continue
             if flight.executing and now - flight.started > options.job_timeout:
-                # Stop renewing: the lease expires and another worker runs the job again.
-                flight.abandoned = True
-                log.error(
-                    "job %d (%s) has run for %.0fs, past the job timeout; abandoning it",
-                    flight.job.id,
-                    flight.job.domain,
-                    now - flight.started,
-                )
-                self.executors.start_one()
+                self._abandon(flight, now)
                 continue
             renew.append(flight.job.id)
         store = state.store
@@ -72,6 +67,28 @@ class Heartbeat(SideTask):
             failed=state.stats.failed,
         )
         state.flights.notify()
+
+    def _abandon(self, flight: Flight, now: float) -> None:
+        """A job past the job timeout: its thread is left behind (Python cannot stop it), a
+        new thread takes its place, and the job is recorded as ``job_timeout`` (retried or
+        failed by the run's policy), not left to expire as a lost lease."""
+        job = flight.job
+        log.error(
+            "job %d (%s) has run for %.0fs, past the job timeout; abandoning it",
+            job.id,
+            job.domain,
+            now - flight.started,
+        )
+        error = TransientError(
+            f"the qualifier ran past the job timeout ({self.state.options.job_timeout:g}s)",
+            code="job_timeout",
+        )
+        outcome = decide(job, self.executors.context.plan(job.run_id), error)
+        with self.state.flights.cond:
+            flight.abandoned = True
+            self.state.flights.outcomes.append((outcome, flight))
+            self.state.flights.cond.notify_all()
+        self.executors.start_one()
 
     def run_tick(self) -> bool:
         worked = super().run_tick()

@@ -1,6 +1,8 @@
 """Suspect isolation: a job whose last worker died while running it may be a poison pill.
-It runs with nothing else in flight, so that if it kills this worker too, no innocent job is
-charged an attempt."""
+It runs in a child process of its own (``apart``), so that if it kills that process too it
+alone is charged an attempt; the jobs beside it, suspects or not, run side by side. (Before,
+a suspect ran with nothing else in flight, one at a time: 16 jobs reclaimed after a crash
+took 16 job durations.)"""
 
 from __future__ import annotations
 
@@ -13,30 +15,12 @@ log = logging.getLogger("qualify.worker")
 
 
 def isolate(state: WorkerState, flights: list[Flight]) -> list[Flight]:
-    """Of freshly claimed ``flights``, the ones to start now: all of them when none is a
-    suspect; else the first suspect alone, once the jobs already running have finished (the
-    others go back to the queue)."""
-    suspect = next((f for f in flights if f.job.suspect), None)
-    if suspect is None:
-        return flights
-    jobs = state.store.jobs
-    others = [f.job for f in flights if f is not suspect]
-    if others:
-        state.stats.add(released=jobs.release(others))
-    held = state.flights
-    with held.cond:
-        held.held[suspect.job.id] = suspect  # renewed by the heartbeat meanwhile
-        held.solo = suspect
-        while len(held.active()) > 1 and not state.stopping.is_set():
-            held.cond.wait(0.2)
-        if state.stopping.is_set():
-            del held.held[suspect.job.id]
-    if state.stopping.is_set():
-        state.stats.add(released=jobs.release([suspect.job]))
-        return []
-    log.info(
-        "job %d (%s): its last worker died while running it; running it alone",
-        suspect.job.id,
-        suspect.job.domain,
-    )
-    return [suspect]
+    """Of freshly claimed ``flights``, the ones to start now: all of them; the suspects
+    among them are said (the executor runs them apart)."""
+    suspects = [f.job for f in flights if f.job.suspect]
+    for job in suspects[:3]:
+        log.info("job %d (%s): its last worker died while running it; running it in a"
+                 " process of its own", job.id, job.domain)  # fmt: skip
+    if len(suspects) > 3:
+        log.info("%d more suspects run in processes of their own", len(suspects) - 3)
+    return flights

@@ -34,7 +34,9 @@ class Maintenance(SideTask):
     def maintain(self, reconcile: bool = False) -> None:
         jobs = self.state.store.jobs
         queued = 0
-        if jobs.has_expired_leases():
+        # While the store is down for this worker, its own leases lapse too: they are not a
+        # dead worker's, and its held outcomes are recorded first.
+        if not self.state.health.down and jobs.has_expired_leases():
             report = jobs.reclaim_expired()
             queued += report.requeued
             if report.requeued or report.failed:

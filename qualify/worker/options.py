@@ -51,8 +51,12 @@ class WorkerOptions:
 
     @property
     def lost_message_grace(self) -> float:
-        # A queued job untouched for two leases while the queue lacks its message is lost.
-        return 2 * self.lease
+        # A queued job untouched this long while the queue lacks its message is lost. The
+        # only message that may be missing for a moment is one between a commit and its
+        # push (milliseconds), and a mistake costs a duplicate message, which claims
+        # nothing: so seconds, not leases, and a Redis that evicted or lost messages costs
+        # seconds too.
+        return min(2 * self.lease, 5.0)
 
 
 @dataclass

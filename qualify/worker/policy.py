@@ -36,10 +36,14 @@ def decide(job: ClaimedJob, plan: RunPlan, produced: QualifierResult | BaseExcep
 
 def describe(error: BaseException) -> tuple[str, str]:
     """A stable code and a one-line message for an error a qualifier raised."""
+    try:
+        text = str(error)
+    except Exception as exc:  # an exception whose own message raises
+        text = f"(its message cannot be read: {type(exc).__name__})"
     if isinstance(error, QualifierError):
-        code, message = error.code, str(error)
+        code, message = error.code, text
     else:
-        code, message = "unexpected_error", f"{type(error).__name__}: {error}"
+        code, message = "unexpected_error", f"{type(error).__name__}: {text}"
     # One line, and nothing a database refuses in text (PostgreSQL rejects NUL).
     message = " ".join(message.replace("\x00", " ").split()) or type(error).__name__
     return code, message[:MAX_ERROR_CHARS]

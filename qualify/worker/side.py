@@ -14,6 +14,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 
+from qualify.store.faults import outage_cause
 from qualify.worker.state import WorkerState
 
 log = logging.getLogger("qualify.worker")
@@ -55,12 +56,18 @@ class SideTask(ABC):
         """One tick, failures logged as described above; True if it worked."""
         try:
             self.tick()
-        except Exception:
+        except Exception as exc:
+            cause = outage_cause(exc)
+            if cause is not None:  # the store is down: one line for the whole worker
+                detail = f"could not {self.doing}; trying again every {self.interval:.1f}s"
+                self.state.health.failed(self.name, cause, detail)
+                return False
             now = time.monotonic()
             if self._failing_since is None:
                 self._failing_since = now
                 log.exception("could not %s; trying again every %.1fs", self.doing, self.interval)
             return False
+        self.state.health.worked(self.name)
         now = time.monotonic()
         if self._failing_since is not None:
             log.warning("%s works again after %.0fs", self.name, now - self._failing_since)

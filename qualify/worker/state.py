@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from qualify.store import Store
 from qualify.worker.flights import Flights
 from qualify.worker.options import WorkerOptions, WorkerStats
+from qualify.worker.storehealth import StoreHealth
 
 
 @dataclass(eq=False)
@@ -18,6 +19,8 @@ class WorkerState:
     worker_id: str
     stats: WorkerStats = field(default_factory=WorkerStats)
     flights: Flights = field(default_factory=Flights)
+    #: Whether the store is down (disk full, connection lost), as the roles found it.
+    health: StoreHealth = field(default_factory=StoreHealth)
     #: No new jobs.
     stopping: threading.Event = field(default_factory=threading.Event)
     #: Hand in-flight jobs back without waiting.

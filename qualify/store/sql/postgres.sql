@@ -16,6 +16,11 @@ SELECT (extract(epoch from clock_timestamp())::double precision) AS now;
 -- create_migrations_table --
 CREATE TABLE IF NOT EXISTS qualify_migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL);
 
+-- unbounded_lock_wait --
+-- Connections wait at most half a lease for a lock (PostgresDatabase.bound_transactions);
+-- migrations, whose DDL may wait behind other transactions, wait as long as it takes.
+SET LOCAL lock_timeout = 0;
+
 -- lock_migrations --
 -- Several processes starting at once on a fresh database must not race: the lock is
 -- held until the migrating transaction ends.
@@ -146,7 +151,8 @@ WHERE run_id = %(run_id)s AND state = 'running'
 -- Every job of a run in input order, with its result.
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input,
+       COALESCE(r.worker_id, j.recorded_by) AS recorded_by
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
      LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = %(run_id)s ORDER BY j.id;
@@ -154,7 +160,8 @@ WHERE j.run_id = %(run_id)s ORDER BY j.id;
 -- record_of_domain --
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input,
+       COALESCE(r.worker_id, j.recorded_by) AS recorded_by
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
      LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = %(run_id)s AND j.domain = %(domain)s;
@@ -164,7 +171,8 @@ WHERE j.run_id = %(run_id)s AND j.domain = %(domain)s;
 -- jobs that failed (which have no result).
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input,
+       COALESCE(r.worker_id, j.recorded_by) AS recorded_by
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
      LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = %(run_id)s
@@ -177,7 +185,8 @@ ORDER BY j.id;
 -- (read through jobs_run_domain: a few labelled domains never walk a million jobs).
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input,
+       COALESCE(r.worker_id, j.recorded_by) AS recorded_by
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
      LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = %(run_id)s AND j.domain IN (SELECT jsonb_array_elements_text(%(domains)s::jsonb))
@@ -190,6 +199,7 @@ ORDER BY j.id;
 SELECT jb.id AS job_id, ja.domain, jb.state, jb.attempts, jb.error_code, jb.error,
        jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
        rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra, ib.input,
+       COALESCE(rb.worker_id, jb.recorded_by) AS recorded_by,
        COALESCE(ra.verdict, ja.state) AS outcome_a, ra.score AS score_a,
        ra.reasons AS reasons_a, COALESCE(rb.verdict, jb.state) AS outcome_b
 FROM jobs ja
@@ -205,7 +215,8 @@ ORDER BY ja.id;
 -- Jobs of run %(run_b)s whose domain run %(run_a)s does not have, with their results.
 SELECT jb.id AS job_id, jb.domain, jb.state, jb.attempts, jb.error_code, jb.error,
        jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
-       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra, ib.input
+       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra, ib.input,
+       COALESCE(rb.worker_id, jb.recorded_by) AS recorded_by
 FROM jobs jb LEFT JOIN results rb ON rb.job_id = jb.id
      LEFT JOIN job_inputs ib ON ib.job_id = jb.id
 WHERE jb.run_id = %(run_b)s
@@ -271,13 +282,13 @@ WHERE j.run_id = %(run_id)s AND EXISTS (SELECT 1 FROM pages p WHERE p.site = j.d
 -- of them at once (a heartbeat and a round) then never deadlock.
 UPDATE jobs SET state = 'running', lease_owner = %(owner)s,
        lease_expires_at = (extract(epoch from clock_timestamp())::double precision) + %(lease)s,
-       attempts = attempts + 1,
+       attempts = attempts + 1, claims = claims + 1, recorded_by = NULL,
        started_at = (extract(epoch from clock_timestamp())::double precision),
        updated_at = (extract(epoch from clock_timestamp())::double precision)
 WHERE id IN (SELECT id FROM jobs
     WHERE id IN (SELECT jsonb_array_elements_text(%(ids)s::jsonb)::bigint) AND state = 'queued'
     ORDER BY id FOR UPDATE)
-RETURNING id, run_id, domain, attempts, error_code;
+RETURNING id, run_id, domain, attempts, claims, error_code;
 
 -- mark_run_started --
 -- Only a PENDING run is changed (locked): once it is PROCESSING, claims leave its row alone,
@@ -295,17 +306,17 @@ WHERE id IN (SELECT id FROM jobs
 RETURNING id;
 
 -- finish_jobs_done --
--- Fenced: %(fences)s is a JSON object {job id: attempts} of jobs leased to %(owner)s; a job
+-- Fenced: %(fences)s is a JSON object {job id: claim number} of jobs leased to %(owner)s; a job
 -- applies only while that lease still holds.
 -- Locks its rows in id order, as every statement locking several jobs does: two
 -- of them at once (a heartbeat and a round) then never deadlock.
-UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
+UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, recorded_by = %(owner)s,
        error_code = NULL, error = NULL,
        finished_at = (extract(epoch from clock_timestamp())::double precision),
        updated_at = (extract(epoch from clock_timestamp())::double precision)
 WHERE id IN (SELECT id FROM jobs
     WHERE state = 'running' AND lease_owner = %(owner)s
-      AND (id, attempts) IN (SELECT key::bigint, value::integer
+      AND (id, claims) IN (SELECT key::bigint, value::integer
                              FROM jsonb_each_text(%(fences)s::jsonb))
     ORDER BY id FOR UPDATE)
 RETURNING id;
@@ -322,20 +333,20 @@ SELECT v.job_id::bigint, v.run_id::bigint, v.verdict::text, v.score::double prec
 FROM (VALUES %s) AS v (job_id, run_id, verdict, score, reasons, evidence, extra, worker_id);
 
 -- schedule_retry --
--- A transient failure, fenced by (id, lease_owner, attempts): wait %(delay)s, then queue again.
-UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL,
+-- A transient failure, fenced by (id, lease_owner, claims): wait %(delay)s, then queue again.
+UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL, recorded_by = %(owner)s,
        next_attempt_at = (extract(epoch from clock_timestamp())::double precision) + %(delay)s,
        error_code = %(code)s, error = %(message)s,
        updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s;
+WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND claims = %(claim)s;
 
 -- fail_job --
 -- A permanent failure, or attempts used up; fenced as schedule_retry.
-UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL,
+UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL, recorded_by = %(owner)s,
        error_code = %(code)s, error = %(message)s,
        finished_at = (extract(epoch from clock_timestamp())::double precision),
        updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND attempts = %(attempts)s;
+WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND claims = %(claim)s;
 
 -- count_finished_jobs --
 -- Adds to this worker's shard of the run's counters (run_counters), in the transaction that
@@ -371,7 +382,7 @@ UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
        attempts = attempts - 1, updated_at = (extract(epoch from clock_timestamp())::double precision)
 WHERE id IN (SELECT id FROM jobs
     WHERE state = 'running' AND lease_owner = %(owner)s
-      AND (id, attempts) IN (SELECT key::bigint, value::integer
+      AND (id, claims) IN (SELECT key::bigint, value::integer
                              FROM jsonb_each_text(%(fences)s::jsonb))
     ORDER BY id FOR UPDATE)
 RETURNING id, run_id;

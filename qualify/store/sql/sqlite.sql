@@ -15,6 +15,10 @@ SELECT ((julianday('now') - 2440587.5) * 86400.0) AS now;
 -- create_migrations_table --
 CREATE TABLE IF NOT EXISTS qualify_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL);
 
+-- unbounded_lock_wait --
+-- Nothing to bound on SQLite (see postgres.sql).
+SELECT 1;
+
 -- lock_migrations --
 -- Nothing to do: migrations run in a BEGIN IMMEDIATE transaction, which already keeps
 -- every other writer out.
@@ -145,7 +149,8 @@ WHERE run_id = :run_id AND state = 'running'
 -- Every job of a run in input order, with its result.
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input,
+       COALESCE(r.worker_id, j.recorded_by) AS recorded_by
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
      LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id ORDER BY j.id;
@@ -153,7 +158,8 @@ WHERE j.run_id = :run_id ORDER BY j.id;
 -- record_of_domain --
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input,
+       COALESCE(r.worker_id, j.recorded_by) AS recorded_by
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
      LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id AND j.domain = :domain;
@@ -163,7 +169,8 @@ WHERE j.run_id = :run_id AND j.domain = :domain;
 -- jobs that failed (which have no result).
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input,
+       COALESCE(r.worker_id, j.recorded_by) AS recorded_by
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
      LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id
@@ -176,7 +183,8 @@ ORDER BY j.id;
 -- (read through jobs_run_domain: a few labelled domains never walk a million jobs).
 SELECT j.id AS job_id, j.domain, j.state, j.attempts, j.error_code, j.error,
        j.next_attempt_at, j.lease_owner, j.lease_expires_at, j.finished_at,
-       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input
+       r.verdict, r.score, r.reasons, r.evidence, r.extra, i.input,
+       COALESCE(r.worker_id, j.recorded_by) AS recorded_by
 FROM jobs j LEFT JOIN results r ON r.job_id = j.id
      LEFT JOIN job_inputs i ON i.job_id = j.id
 WHERE j.run_id = :run_id AND j.domain IN (SELECT value FROM json_each(:domains))
@@ -189,6 +197,7 @@ ORDER BY j.id;
 SELECT jb.id AS job_id, ja.domain, jb.state, jb.attempts, jb.error_code, jb.error,
        jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
        rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra, ib.input,
+       COALESCE(rb.worker_id, jb.recorded_by) AS recorded_by,
        COALESCE(ra.verdict, ja.state) AS outcome_a, ra.score AS score_a,
        ra.reasons AS reasons_a, COALESCE(rb.verdict, jb.state) AS outcome_b
 FROM jobs ja
@@ -204,7 +213,8 @@ ORDER BY ja.id;
 -- Jobs of run :run_b whose domain run :run_a does not have, with their results.
 SELECT jb.id AS job_id, jb.domain, jb.state, jb.attempts, jb.error_code, jb.error,
        jb.next_attempt_at, jb.lease_owner, jb.lease_expires_at, jb.finished_at,
-       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra, ib.input
+       rb.verdict, rb.score, rb.reasons, rb.evidence, rb.extra, ib.input,
+       COALESCE(rb.worker_id, jb.recorded_by) AS recorded_by
 FROM jobs jb LEFT JOIN results rb ON rb.job_id = jb.id
      LEFT JOIN job_inputs ib ON ib.job_id = jb.id
 WHERE jb.run_id = :run_b
@@ -266,11 +276,11 @@ WHERE j.run_id = :run_id AND EXISTS (SELECT 1 FROM pages p WHERE p.site = j.doma
 -- Atomic: only jobs still queued are taken; a stale or duplicate message claims nothing.
 UPDATE jobs SET state = 'running', lease_owner = :owner,
        lease_expires_at = ((julianday('now') - 2440587.5) * 86400.0) + :lease,
-       attempts = attempts + 1,
+       attempts = attempts + 1, claims = claims + 1, recorded_by = NULL,
        started_at = ((julianday('now') - 2440587.5) * 86400.0),
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'queued'
-RETURNING id, run_id, domain, attempts, error_code;
+RETURNING id, run_id, domain, attempts, claims, error_code;
 
 -- mark_run_started --
 -- Only a PENDING run is changed (locked): once it is PROCESSING, claims leave its row alone,
@@ -284,14 +294,14 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'running' AND lease_
 RETURNING id;
 
 -- finish_jobs_done --
--- Fenced: :fences is a JSON object {job id: attempts} of jobs leased to :owner; a job
+-- Fenced: :fences is a JSON object {job id: claim number} of jobs leased to :owner; a job
 -- applies only while that lease still holds.
-UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
+UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, recorded_by = :owner,
        error_code = NULL, error = NULL,
        finished_at = ((julianday('now') - 2440587.5) * 86400.0),
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
 WHERE state = 'running' AND lease_owner = :owner
-  AND (id, attempts) IN (SELECT CAST(key AS INTEGER), value FROM json_each(:fences))
+  AND (id, claims) IN (SELECT CAST(key AS INTEGER), value FROM json_each(:fences))
 RETURNING id;
 
 -- insert_results --
@@ -302,20 +312,20 @@ INSERT INTO results (job_id, run_id, verdict, score, reasons, evidence, extra, w
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ((julianday('now') - 2440587.5) * 86400.0));
 
 -- schedule_retry --
--- A transient failure, fenced by (id, lease_owner, attempts): wait :delay, then queue again.
-UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL,
+-- A transient failure, fenced by (id, lease_owner, claims): wait :delay, then queue again.
+UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL, recorded_by = :owner,
        next_attempt_at = ((julianday('now') - 2440587.5) * 86400.0) + :delay,
        error_code = :code, error = :message,
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts;
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND claims = :claim;
 
 -- fail_job --
 -- A permanent failure, or attempts used up; fenced as schedule_retry.
-UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL,
+UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL, recorded_by = :owner,
        error_code = :code, error = :message,
        finished_at = ((julianday('now') - 2440587.5) * 86400.0),
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempts = :attempts;
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND claims = :claim;
 
 -- count_finished_jobs --
 -- Adds to this worker's shard of the run's counters (run_counters), in the transaction that
@@ -348,7 +358,7 @@ WHERE status IN ('PENDING', 'PROCESSING')
 UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
        attempts = attempts - 1, updated_at = ((julianday('now') - 2440587.5) * 86400.0)
 WHERE state = 'running' AND lease_owner = :owner
-  AND (id, attempts) IN (SELECT CAST(key AS INTEGER), value FROM json_each(:fences))
+  AND (id, claims) IN (SELECT CAST(key AS INTEGER), value FROM json_each(:fences))
 RETURNING id, run_id;
 
 -- touch_run --
