@@ -518,7 +518,7 @@ class Qualify:
         return RunSummary(
             run=run,
             now=self.database.now(),
-            states=runs.count_jobs_by_state(run_id),
+            states=runs.job_states(run),
             live_leases=runs.live_leases(run_id),
             verdicts=runs.count_verdicts(run_id),
             failures=runs.count_failures(run_id) if run.failed else None,

@@ -18,6 +18,7 @@ PG_ADMIN_DSN = os.environ.get("QUALIFY_TEST_PG", "postgresql://postgres@127.0.0.
 REDIS_URL = os.environ.get("QUALIFY_TEST_REDIS", "redis://127.0.0.1:6379")
 STORE_TABLES = (
     "result_history",
+    "run_counters",
     "results",
     "jobs",
     "runs",

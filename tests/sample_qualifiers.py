@@ -262,3 +262,27 @@ def _outage_probe(error: OurSideError) -> bool | None:
 
 
 outage_prone.probe = _outage_probe  # type: ignore[attr-defined]
+
+
+class PageKeeper:
+    """Reads and keeps one page per domain in the worker's page store, as the web qualifier
+    does, sleeping ``QUALIFY_TEST_SLEEP`` seconds between (a fetch): its calls use the store
+    from executor threads."""
+
+    def __init__(self, pages: object) -> None:
+        self.pages = pages
+
+    @classmethod
+    def from_settings(cls, settings: object, pages: object = None) -> PageKeeper:
+        return cls(pages)
+
+    def __call__(self, domain: str, icp: dict) -> dict:
+        from qualify.pagecache import PageCopy
+
+        kept = self.pages.site(domain, None) if self.pages is not None else {}
+        time.sleep(float(os.environ.get("QUALIFY_TEST_SLEEP", "0")))
+        if self.pages is not None:
+            url = f"https://{domain}/"
+            self.pages.put(domain, [PageCopy(url=url, status=200, content={"title": domain})])
+        del kept
+        return _result(domain)

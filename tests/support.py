@@ -211,6 +211,7 @@ def assert_consistent(app: Qualify, run_id: int) -> None:
     assert run.completed == states.get("done", 0)
     assert run.failed == states.get("failed", 0)
     assert run.cancelled == states.get("cancelled", 0)
+    assert app.runs.job_states(run) == states, "show RUN's counts, read without the jobs"
     results = db.fetchall(
         "SELECT r.job_id, j.state FROM results r JOIN jobs j ON j.id = r.job_id WHERE r.run_id = ?",
         (run_id,),

@@ -30,6 +30,9 @@ def work_all(app: Qualify) -> None:
 
 def age_run(app: Qualify, run_id: int, seconds: float) -> None:
     raw(app).execute("UPDATE runs SET updated_at = {now} - ? WHERE id = ?", (seconds, run_id))
+    raw(app).execute(
+        "UPDATE run_counters SET updated_at = {now} - ? WHERE run_id = ?", (seconds, run_id)
+    )
     raw(app).execute("UPDATE jobs SET updated_at = {now} - ? WHERE run_id = ?", (seconds, run_id))
 
 

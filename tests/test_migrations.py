@@ -35,6 +35,7 @@ RELEASED = {
     "m011_queue_tables": "2573f204f596ceb5",
     "m012_claim_numbers": "ce4d3d8b5175ca4f",
     "m013_llm_cache": "eaa189df347f4d7c",
+    "m014_run_counters": "8e42c3cdf33e6a69",
 }
 
 

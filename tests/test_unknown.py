@@ -75,11 +75,21 @@ def test_runs_from_before_the_counter_are_counted_when_the_store_opens(tmp_path:
     database = open_database(path)
     sql = PortableSql(database)
     counter = next(m for m in MIGRATIONS if m.__name__ == "m008_unknown_counter")
+    # A store that old kept its counts on the run row, before the counter shards.
+    for column in ("completed", "failed", "qualified"):
+        sql.execute(
+            f"UPDATE runs SET {column} = {column} + (SELECT COALESCE(SUM(c.{column}), 0)"
+            " FROM run_counters c WHERE c.run_id = runs.id)"
+        )
+    sql.execute("DROP TABLE run_counters")
+    sql.execute("DELETE FROM qualify_migrations WHERE name = 'm014_run_counters'")
     sql.execute("ALTER TABLE runs DROP COLUMN unknown")
     sql.execute("DELETE FROM qualify_migrations WHERE name = ?", (counter.__name__,))
     database.close()
     with Qualify.open(path) as app:
         assert app.runs.get(run_id).unknown == 3
+        run = app.runs.get(run_id)
+        assert run.completed + run.failed == len(MIXED)
         assert (
             raw(app).scalar(
                 "SELECT COUNT(*) FROM qualify_migrations WHERE name = ?", (counter.__name__,)

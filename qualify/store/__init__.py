@@ -92,7 +92,7 @@ class Store:
 
     def close(self) -> None:
         self.queue.close()
-        self.database.close()
+        self.database.close_all()
 
 
 __all__ = [

@@ -133,9 +133,25 @@ class Database(ABC):
         return float(self.value("now"))
 
     def close(self) -> None:
-        """Close this thread's connection."""
+        """Close this thread's connection (pooled backends: give it back to the pool)."""
         if not self.db.is_closed():
             self.db.close()
+
+    def release(self) -> None:
+        """Called by a thread that uses the store only now and then, after each use: a
+        pooled backend takes its connection back for other threads. SQLite keeps it (a
+        file handle, no server connection)."""
+        return None
+
+    def bound_connections(self, count: int) -> None:
+        """At most ``count`` connections for this thread and the threads it starts (beyond
+        what other threads use now): PostgreSQL's pool bounds them; SQLite opens no server
+        connections."""
+        return None
+
+    def close_all(self) -> None:
+        """Close every connection of this process (the pool's too)."""
+        self.close()
 
 
 def json_array(values: Iterable[Any]) -> str:

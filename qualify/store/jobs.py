@@ -11,6 +11,7 @@ The statements themselves are named queries (``qualify/store/sql``).
 from __future__ import annotations
 
 import json
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from qualify.qualifiers import QualifierResult
 
 _BATCH = 200  # outcomes per statement: each JSON parameter stays small
+#: Counter shards a run's counts spread over (run_counters): a worker picks one at random,
+#: so workers seldom share one and never all queue on a single row.
+SHARDS = 64
 _MAX_ERROR_CHARS = 500
 
 
@@ -44,6 +48,9 @@ class Jobs:
     def __init__(self, database: Database, queue: JobQueue) -> None:
         self.database = database
         self.queue = queue
+        #: This process's shard of every run's counters (see ``count_finished_jobs``).
+        self.shard = secrets.randbelow(SHARDS)
+        self._started: set[int] = set()  # runs this process saw PROCESSING
         #: Pushes the queue refused after their change committed (see _push_committed).
         self.unpushed: list[Unpushed] = []
 
@@ -109,14 +116,18 @@ class Jobs:
         """A worker's round trip: record the jobs that finished and claim up to ``limit``
         new ones, in one transaction, so a busy worker commits once per round, not per job."""
         queue, db = self.queue, self.database
-        limit = limit if limit > 0 and not queue.is_empty() else 0
+        limit = max(limit, 0)
+        if limit and not outcomes and queue.transactional and queue.is_empty():
+            limit = 0  # an idle worker polls with a read, never a write transaction
         if not outcomes and not limit:
             return Round(0, [], set())
         job_ids: list[int] = []
         if limit and not queue.transactional:
-            job_ids = queue.pop(limit)
+            job_ids = queue.pop(limit)  # one round trip, whether or not it is empty
             # A crash here loses messages, not jobs: the reconciler enqueues them again.
             crash_point("worker.after_pop")
+            if not job_ids and not outcomes:
+                return Round(0, [], set())
         try:
             with db.write():
                 recorded = self._record(outcomes) if outcomes else set()
@@ -143,8 +154,13 @@ class Jobs:
         db = self.database
         rows = db.rows("claim_jobs", ids=json_ids(job_ids), owner=owner, lease=lease)
         claimed = [ClaimedJob.from_row(row, owner) for row in rows]
-        for run_id in sorted({job.run_id for job in claimed}):
+        starting = sorted({job.run_id for job in claimed} - self._started)
+        for run_id in starting:
             db.execute("mark_run_started", {"run_id": run_id})
+        if starting:
+            # Once it commits the run is PROCESSING for good (mark_run_started changes a
+            # PENDING run only): later rounds need not ask again.
+            db.after_commit(lambda: self._started.update(starting))
         return sorted(claimed, key=lambda job: job.id)
 
     def renew(self, owner: str, job_ids: Sequence[int], lease: float) -> set[int]:
@@ -274,6 +290,14 @@ class Jobs:
             self._count_finished(
                 run_id, completed=completed, failed=failed, qualified=qualified, unknown=unknown
             )
+
+    def finish_done_runs(self, run_id: int | None = None) -> int:
+        """Complete the active runs (or run ``run_id``) whose jobs have all ended; how many.
+
+        Counting runs it for each run it counted, in the same transaction; maintenance runs
+        it for every run, to complete a run whose last jobs two workers finished at once
+        (neither saw the other's count before it committed)."""
+        return self.database.count("finish_done_runs", run_id=run_id)
 
     def release(self, jobs: Sequence[ClaimedJob]) -> int:
         """Hand jobs back at once (a worker shutting down): queued again, attempt not counted."""
@@ -454,15 +478,18 @@ class Jobs:
         qualified: int = 0,
         unknown: int = 0,
     ) -> None:
+        if not (completed or failed):
+            return
         self.database.execute(
             "count_finished_jobs",
             {"completed": completed, "failed": failed, "qualified": qualified,
-             "unknown": unknown, "run_id": run_id},
+             "unknown": unknown, "run_id": run_id, "shard": self.shard},
         )  # fmt: skip
+        self.finish_done_runs(run_id)
 
     def _touch_runs(self, run_ids: Iterable[int]) -> None:
         for run_id in sorted(set(run_ids)):
-            self.database.execute("touch_run", {"run_id": run_id})
+            self.database.execute("touch_run", {"run_id": run_id, "shard": self.shard})
 
 
 def _fences(jobs: Iterable[ClaimedJob]) -> dict[str, str]:

@@ -182,7 +182,8 @@ class LlmAccounts:
                         f"run {run_id}: has used {account.tokens:,} tokens; a budget of"
                         f" {account.max_tokens:,} does not let it go on"
                     )
-                db.rows("resume_budget_run", run_id=run_id)
+                if db.rows("resume_budget_run", run_id=run_id):
+                    db.execute("finish_done_runs", {"run_id": run_id})
                 self._enqueue_queued(run_id)
         return account
 

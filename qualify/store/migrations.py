@@ -273,6 +273,26 @@ def m013_llm_cache(database: Database) -> None:
     )
 
 
+def m014_run_counters(database: Database) -> None:
+    # Every worker round used to update its run's row (counters, updated_at): on PostgreSQL
+    # all workers' transactions then queued on that one row lock. Each worker now adds to its
+    # own shard row of the run (summed on read, a few rows a run); the run row keeps the base
+    # that operator actions (cancel, retry, give up) change. No foreign key: a per-row check
+    # locks the run row (KEY SHARE) on every insert, and runs are never deleted.
+    database.run_ddl(
+        """CREATE TABLE run_counters (
+            run_id {BIGINT} NOT NULL,
+            shard INTEGER NOT NULL,
+            completed INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            qualified INTEGER NOT NULL DEFAULT 0,
+            unknown INTEGER NOT NULL DEFAULT 0,
+            updated_at {DOUBLE} NOT NULL,
+            PRIMARY KEY (run_id, shard)
+        )""",
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_run_lease_indexes,
@@ -287,6 +307,7 @@ MIGRATIONS: list[Migration] = [
     m011_queue_tables,
     m012_claim_numbers,
     m013_llm_cache,
+    m014_run_counters,
 ]
 
 

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 import peewee
+from playhouse.pool import PooledPostgresqlDatabase
 from playhouse.shortcuts import ReconnectMixin
 
 from qualify.errors import BackendUnavailable, ConfigError
 from qualify.store.database import Database
 from qualify.urls import redact
 
+#: How long a thread waits for a pooled connection once a worker bounds them.
+_POOL_WAIT = 60
 #: The worker's default lease, for the bounds of processes that hold none (`run`, `status`).
 DEFAULT_LEASE = 30.0
 
 
-class _ReconnectingPostgres(ReconnectMixin, peewee.PostgresqlDatabase):
+class _ReconnectingPostgres(ReconnectMixin, PooledPostgresqlDatabase):
     """Reconnects when the server dropped an idle connection (restart, failover), outside
-    transactions only: a transaction cut in half is an error the caller must see."""
+    transactions only: a transaction cut in half is an error the caller must see.
+
+    Pooled: a thread's connection goes back to the pool when the thread closes it, so
+    threads that use the store now and then (a worker's executors keeping pages) share a
+    few connections; unbounded until :meth:`PostgresDatabase.bound_connections` bounds it."""
 
     reconnect_errors = (
         (peewee.OperationalError, "server closed the connection"),
@@ -30,6 +39,8 @@ class _ReconnectingPostgres(ReconnectMixin, peewee.PostgresqlDatabase):
 
 
 class PostgresDatabase(Database):
+    db: _ReconnectingPostgres
+
     dialect: ClassVar[str] = "postgres"
     ddl_types: ClassVar[dict[str, str]] = {
         "PK": "BIGSERIAL PRIMARY KEY",
@@ -62,6 +73,12 @@ class PostgresDatabase(Database):
             host=parts.hostname or None,
             port=port,
             connect_timeout=10,
+            # Names the process on the server (pg_stat_activity), e.g. to count its
+            # connections; PgBouncer passes it on.
+            application_name=f"qualify:{os.getpid()}",
+            max_connections=None,
+            stale_timeout=None,
+            timeout=_POOL_WAIT,
         )
         database = cls(db, target)
         database.bound_transactions(DEFAULT_LEASE)
@@ -74,6 +91,24 @@ class PostgresDatabase(Database):
                 f"database {redact(target)}: cannot connect ({reason})"
             ) from None
         return database
+
+    def release(self) -> None:
+        """This thread's connection back to the pool (outside a transaction only)."""
+        if not self.db.is_closed() and not self.db.in_transaction():
+            self.db.close()
+
+    def bound_connections(self, count: int) -> None:
+        """At most ``count`` connections for this thread and those it starts, beyond what
+        other threads use now (never lowering a bound already set): a thread past it waits
+        for one to be released."""
+        db = self.db
+        mine = 0 if db.is_closed() else 1
+        with db._pool_lock:
+            bound = len(db._in_use) - mine + count
+            db._max_connections = max(bound, db._max_connections or 0)
+
+    def close_all(self) -> None:
+        self.db.close_all()
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -92,9 +127,27 @@ class PostgresDatabase(Database):
             f"-c idle_in_transaction_session_timeout={idle_ms} -c lock_timeout={lock_ms}"
         )
         if not self.db.is_closed() and not self.db.in_transaction():
-            self.db.close()
+            self.db.manual_close()  # really closed: back in the pool it would keep the old
+        self.db.close_idle()  # and so would the pool's idle ones
 
     def _insert_chunk(self, cursor: Any, statement: str, chunk: list[Sequence[Any]]) -> None:
+        if statement.startswith("COPY "):
+            cursor.copy_expert(statement, io.StringIO("".join(_copy_lines(chunk))))
+            return
         from psycopg2.extras import execute_values
 
         execute_values(cursor, statement, chunk, page_size=len(chunk))
+
+
+# COPY's text format: a tab between columns, \N for NULL, and these characters escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_lines(rows: list[Sequence[Any]]) -> Iterator[str]:
+    for row in rows:
+        yield (
+            "\t".join(
+                "\\N" if value is None else str(value).translate(_COPY_ESCAPES) for value in row
+            )
+            + "\n"
+        )

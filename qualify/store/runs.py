@@ -197,6 +197,17 @@ class Runs:
         rows = self.database.rows("count_jobs_by_state", run_id=run_id)
         return {row["state"]: row["count"] for row in rows}
 
+    def job_states(self, run: Run) -> dict[str, int]:
+        """How many of the run's jobs are in each state, as count_jobs_by_state says, without
+        reading the run's jobs: ended ones from the run's counters, running and waiting ones
+        from their small partial indexes, queued ones the rest (``show RUN`` on a run of
+        millions)."""
+        rows = self.database.rows("count_running_and_waiting", run_id=run.id)
+        counts = {row["state"]: int(row["count"]) for row in rows}
+        counts.update(done=run.completed, failed=run.failed, cancelled=run.cancelled)
+        counts["queued"] = run.total - sum(counts.values())
+        return {state: count for state, count in counts.items() if count}
+
     def count_verdicts(self, run_id: int) -> dict[str, int]:
         """Results of a run by verdict (read from the results_run_verdict index alone)."""
         rows = self.database.rows("count_verdicts", run_id=run_id)

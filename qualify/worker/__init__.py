@@ -29,7 +29,7 @@ from qualify import __version__
 from qualify.settings import Settings
 from qualify.store import Store
 from qualify.worker import signals
-from qualify.worker.context import RunContext
+from qualify.worker.context import RunContext, SharedLedger, SharedPages
 from qualify.worker.dispatcher import Dispatcher
 from qualify.worker.executor import Executors
 from qualify.worker.heartbeat import Heartbeat
@@ -39,6 +39,9 @@ from qualify.worker.outage import OutageBreaker
 from qualify.worker.state import WorkerState
 
 log = logging.getLogger("qualify.worker")
+
+#: Store connections a worker holds at most (PostgreSQL; see ``Worker.run``).
+CONNECTIONS = 4
 
 __all__ = ["Worker", "WorkerOptions", "WorkerStats"]
 
@@ -63,7 +66,12 @@ class Worker:
         store.database.bound_transactions(self.options.lease)
         self.state = WorkerState(store, self.options, self.id)
         self.interrupted = False
-        self.context = RunContext(store.runs, settings, store.pages, store.llm)
+        self.context = RunContext(
+            store.runs,
+            settings,
+            SharedPages(store.pages, store.database),
+            SharedLedger(store.llm, store.database),
+        )
         self.outage = OutageBreaker(self.state, self.context)
         self.executors = Executors(self.state, self.context, screen=self.outage.hold)
         self.heartbeat = Heartbeat(self.state, self.executors)
@@ -100,6 +108,9 @@ class Worker:
         )
         if (warning := store.queue.warning()) is not None:
             log.warning("%s", warning)
+        # Connections to the store: the dispatcher's (this thread), the heartbeat's, the
+        # maintenance's and one the others share, whatever the concurrency.
+        store.database.bound_connections(CONNECTIONS)
         try:
             self.maintenance.maintain(reconcile=True)  # what dead workers left, first
             self.executors.start(opts.concurrency)

@@ -21,6 +21,8 @@ def set_aside(state: WorkerState, job: ClaimedJob, reached: BudgetReached) -> No
     except Exception:
         log.exception("job %d: could not set it aside; its lease will expire", job.id)
         return
+    finally:
+        state.store.database.release()  # an executor thread holds no connection
     state.stats.add(released=count)
     if reached.run_id not in _said:
         _said.add(reached.run_id)

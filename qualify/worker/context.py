@@ -7,13 +7,76 @@ bound to the run's ``max_page_age`` (a rescore takes copies of any age)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 
 from qualify import qualifiers
-from qualify.llmledger import LlmLedger
-from qualify.pagecache import PageCache
+from qualify.llmledger import CachedVerdict, LlmLedger, RunAccount, Usage
+from qualify.pagecache import PageCache, PageCopy
 from qualify.qualifiers import Qualifier
 from qualify.settings import Settings
-from qualify.store import RunPlan, Runs
+from qualify.store import Database, RunPlan, Runs
+
+
+class SharedPages:
+    """The page store as executor threads use it: each read or write gives its connection
+    back at once, so ``--concurrency`` threads share the worker's one spare connection
+    instead of holding one each (they hold it while the statements run, not while they
+    fetch)."""
+
+    def __init__(self, pages: PageCache, database: Database) -> None:
+        self.pages = pages
+        self.database = database
+
+    def site(self, site: str, max_age: float | None) -> Mapping[str, PageCopy]:
+        try:
+            return self.pages.site(site, max_age)
+        finally:
+            self.database.release()
+
+    def put(self, site: str, copies: Sequence[PageCopy]) -> None:
+        try:
+            self.pages.put(site, copies)
+        finally:
+            self.database.release()
+
+
+class SharedLedger:
+    """The llm qualifier's cache and token accounts as executor threads use them: like
+    :class:`SharedPages`, each call gives its connection back at once."""
+
+    def __init__(self, ledger: LlmLedger, database: Database) -> None:
+        self.ledger = ledger
+        self.database = database
+
+    def cached(self, key: str) -> CachedVerdict | None:
+        try:
+            return self.ledger.cached(key)
+        finally:
+            self.database.release()
+
+    def keep(self, verdict: CachedVerdict, run_id: int | None = None) -> RunAccount | None:
+        try:
+            return self.ledger.keep(verdict, run_id)
+        finally:
+            self.database.release()
+
+    def spend(self, run_id: int, usage: Usage, *, cache_hit: bool) -> RunAccount:
+        try:
+            return self.ledger.spend(run_id, usage, cache_hit=cache_hit)
+        finally:
+            self.database.release()
+
+    def account(self, run_id: int) -> RunAccount:
+        try:
+            return self.ledger.account(run_id)
+        finally:
+            self.database.release()
+
+    def stop_for_budget(self, run_id: int) -> None:
+        try:
+            self.ledger.stop_for_budget(run_id)
+        finally:
+            self.database.release()
 
 
 class RunContext:
@@ -34,6 +97,8 @@ class RunContext:
         self._lock = threading.Lock()
 
     def plan(self, run_id: int) -> RunPlan:
+        """The run's plan; the dispatcher loads it when it claims the run's first job, so
+        that executor threads find it here and need no connection of their own."""
         plan = self._plans.get(run_id)
         if plan is None:
             with self._lock:

@@ -28,6 +28,8 @@ from qualify.worker.state import WorkerState
 
 log = logging.getLogger("qualify.worker")
 
+#: How long a round waits, once a job has finished, for others finishing with it.
+_BATCH_WAIT = 0.001
 _COUNTER_OF_KIND = {"done": "done", "failed": "failed", "retry": "retried"}
 
 
@@ -189,6 +191,10 @@ class Dispatcher:
                 and not state.stopping.is_set()
             ):
                 flights.cond.wait(0.5)
+            if flights.outcomes and flights.active() and not state.stopping.is_set():
+                # Jobs finishing together are recorded together: a round for the batch in
+                # flight, not one for the first job of it.
+                flights.cond.wait(_BATCH_WAIT)
             outcomes = flights.take_outcomes()
             return outcomes, 0 if state.stopping.is_set() else flights.free(concurrency)
 
@@ -245,6 +251,8 @@ class Dispatcher:
         if not claimed:
             return
         state = self.state
+        for run_id in {job.run_id for job in claimed}:
+            self.executors.context.plan(run_id)  # loaded here, on the dispatcher's connection
         now = time.monotonic()
         flights = isolate(state, [Flight(job, now) for job in claimed])
         with state.flights.cond:

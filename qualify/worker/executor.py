@@ -1,11 +1,13 @@
 """The executor threads: each takes a job, runs its qualifier and hands the outcome to the
-dispatcher. They never talk to the store except to read a run's plan once."""
+dispatcher. They hold no connection to the store: the dispatcher loads run plans, and the
+page store gives its connection back after each use."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from qualify import qualifiers
@@ -59,6 +61,9 @@ class Executors:
         try:
             while (flight := self._work.get()) is not None:
                 self._execute(flight)
+                # Whatever the job read from the store, the connection is the worker's
+                # spare one, not this thread's (see SharedPages).
+                self.state.store.database.release()
                 if flight.abandoned:
                     return  # a replacement thread has taken this one's place
         finally:
@@ -67,6 +72,7 @@ class Executors:
     def _execute(self, flight: Flight) -> None:
         state, job = self.state, flight.job
         outcome = None
+        began = time.monotonic()
         try:
             if not state.release_now.is_set():  # else handed back before it started
                 produced = self._produce(flight)
@@ -81,6 +87,7 @@ class Executors:
                           job.domain)  # fmt: skip
         flights = state.flights
         with flights.cond:
+            flights.observe(time.monotonic() - began)
             flight.executing = False
             # An abandoned job's outcome (job_timeout) was handed in by the heartbeat.
             if outcome is None or state.release_now.is_set() or flight.abandoned:

@@ -21,20 +21,42 @@ class Flight:
     executing: bool = True  # False once its outcome waits for the recorder
 
 
+#: Jobs are claimed ahead of a free slot only as many as finish within this window (seconds),
+#: so a prefetched job holds its lease idle for about that long at most.
+PREFETCH_WINDOW = 0.05
+_SMOOTHING = 0.1  # weight of the newest job in the running mean of how long jobs run
+
+
 @dataclass(eq=False)
 class Flights:
     cond: threading.Condition = field(default_factory=threading.Condition)
     held: dict[int, Flight] = field(default_factory=dict)
     #: Finished, not yet recorded.
     outcomes: list[tuple[Outcome, Flight]] = field(default_factory=list)
+    #: How long a job runs, a running mean (None until one has run).
+    mean_run: float | None = None
 
     def active(self) -> list[Flight]:
         """Jobs whose qualifier is running (not those waiting to be recorded)."""
         return [f for f in self.held.values() if f.executing and not f.abandoned]
 
     def free(self, concurrency: int) -> int:
-        """Slots free for new jobs."""
-        return max(0, concurrency - len(self.active()))
+        """Slots free for new jobs, plus a few claimed ahead (``prefetch``)."""
+        return max(0, concurrency + self.prefetch(concurrency) - len(self.active()))
+
+    def prefetch(self, concurrency: int) -> int:
+        """Jobs to hold beyond ``concurrency``, waiting for a thread: as many as finish
+        within PREFETCH_WINDOW (so a round claims for the slots about to free up, and no
+        lease is held idle for longer), never more than ``concurrency``; none before the
+        first job has run."""
+        if self.mean_run is None:
+            return 0
+        return min(concurrency, int(concurrency * PREFETCH_WINDOW / max(self.mean_run, 1e-6)))
+
+    def observe(self, seconds: float) -> None:
+        """A job ran for ``seconds``. Call with ``cond`` held."""
+        mean = self.mean_run
+        self.mean_run = seconds if mean is None else mean + _SMOOTHING * (seconds - mean)
 
     def take_outcomes(self) -> list[tuple[Outcome, Flight]]:
         taken, self.outcomes = self.outcomes, []

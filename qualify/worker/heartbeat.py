@@ -1,4 +1,5 @@
-"""The heartbeat: every lease/3 it renews the leases of this worker's jobs and its own row,
+"""The heartbeat: every lease/3 it renews the leases of this worker's running jobs (not those
+whose outcome waits to be recorded) and its own row,
 abandons a job that runs past the job timeout, and now and then logs a summary line."""
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ class Heartbeat(SideTask):
             flights = list(state.flights.held.values())
         renew = []
         for flight in flights:
-            if flight.abandoned:
+            if flight.abandoned or not flight.executing:
+                # A job whose outcome waits to be recorded is the dispatcher's now: renewing
+                # it too would lock the rows the round is finishing (a deadlock on
+                # PostgreSQL) and, when the round won, warn of a lease lost that was not.
                 continue
             if flight.executing and now - flight.started > options.job_timeout:
                 self._abandon(flight, now)
@@ -46,8 +50,16 @@ class Heartbeat(SideTask):
             renew.append(flight.job.id)
         store = state.store
         held = store.jobs.renew(state.worker_id, renew, options.lease)
-        for job_id in set(renew) - held:
-            log.warning("job %d: lease lost before it finished", job_id)
+        not_renewed = set(renew) - held
+        if not_renewed:
+            # A job that finished meanwhile was recorded (or is being recorded) by the
+            # dispatcher, which says itself if its lease had been lost: only a job still
+            # running has lost its lease before it finished.
+            with state.flights.cond:
+                running = {f.job.id for f in state.flights.held.values() if f.executing}
+            lost = sorted(not_renewed & running)
+            for job_id in lost:
+                log.warning("job %d: lease lost before it finished", job_id)
         store.workers.heartbeat(
             state.worker_id,
             in_flight=len(renew),

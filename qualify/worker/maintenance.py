@@ -55,5 +55,8 @@ class Maintenance(SideTask):
             queued += lost
             if lost:
                 log.warning("re-enqueued %d queued jobs whose queue message was lost", lost)
+        # A run whose last jobs two workers finished at once is completed here (each round
+        # completes the runs it counted, but neither may have seen the other's count).
+        jobs.finish_done_runs()
         if queued:
             self.state.flights.notify()  # an idle dispatcher need not wait out its poll

@@ -61,6 +61,7 @@ class _Held:
 
 class OutageBreaker(SideTask):
     doing = "watch for outages"
+    keeps_connection = False  # it seldom writes (a pause, a hand-back)
 
     def __init__(self, state: WorkerState, context: RunContext) -> None:
         super().__init__(state, 0.1, "outage")

@@ -23,6 +23,9 @@ log = logging.getLogger("qualify.worker")
 class SideTask(ABC):
     #: What a tick does, for log lines: "could not renew leases".
     doing: str
+    #: A task that ticks often keeps its connection; one that seldom uses the store gives
+    #: it back after each tick (a worker holds at most 4, see ``Worker.run``).
+    keeps_connection: bool = True
 
     def __init__(self, state: WorkerState, interval: float, name: str) -> None:
         self.state = state
@@ -76,5 +79,7 @@ class SideTask(ABC):
         try:
             while not self.state.halt.wait(self.interval):
                 self.run_tick()
+                if not self.keeps_connection:
+                    self.state.store.database.release()
         finally:
             self.state.store.database.close()

@@ -47,12 +47,20 @@ RETURNING id;
 -- changed state, no lease is live, and no retry is due soon (DESIGN.md, "What stuck means").
 -- With :stuck_after NULL, stuck is 0 and nothing else is read. (The runs table is small:
 -- one row a run.)
-SELECT id, name, status, total, completed, failed, qualified, unknown, cancelled,
-       qualifier, max_attempts, backoff, created_at, updated_at, finished_at, source_run_id,
-       max_page_age,
+SELECT id, name, status, total,
+       completed + (SELECT COALESCE(SUM(c.completed), 0) FROM run_counters c WHERE c.run_id = runs.id) AS completed,
+       failed + (SELECT COALESCE(SUM(c.failed), 0) FROM run_counters c WHERE c.run_id = runs.id) AS failed,
+       qualified + (SELECT COALESCE(SUM(c.qualified), 0) FROM run_counters c WHERE c.run_id = runs.id) AS qualified,
+       unknown + (SELECT COALESCE(SUM(c.unknown), 0) FROM run_counters c WHERE c.run_id = runs.id) AS unknown,
+       cancelled, qualifier, max_attempts, backoff, created_at,
+       MAX(updated_at, COALESCE((SELECT MAX(c.updated_at) FROM run_counters c
+                                         WHERE c.run_id = runs.id), updated_at)) AS updated_at,
+       finished_at, source_run_id, max_page_age,
        CASE WHEN :stuck_after IS NOT NULL
                  AND status IN ('PENDING', 'PROCESSING')
                  AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
+                 AND NOT EXISTS (SELECT 1 FROM run_counters c WHERE c.run_id = runs.id
+                                 AND c.updated_at >= ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after)
                  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
                                  AND jobs.state = 'running'
                                  AND jobs.lease_expires_at >= ((julianday('now') - 2440587.5) * 86400.0))
@@ -69,12 +77,20 @@ ORDER BY id DESC LIMIT :limit;
 
 -- stuck_runs --
 -- Every stuck run, oldest first (stuck as in list_runs).
-SELECT id, name, status, total, completed, failed, qualified, unknown, cancelled,
-       qualifier, max_attempts, backoff, created_at, updated_at, finished_at, source_run_id,
-       max_page_age, 1 AS stuck
+SELECT id, name, status, total,
+       completed + (SELECT COALESCE(SUM(c.completed), 0) FROM run_counters c WHERE c.run_id = runs.id) AS completed,
+       failed + (SELECT COALESCE(SUM(c.failed), 0) FROM run_counters c WHERE c.run_id = runs.id) AS failed,
+       qualified + (SELECT COALESCE(SUM(c.qualified), 0) FROM run_counters c WHERE c.run_id = runs.id) AS qualified,
+       unknown + (SELECT COALESCE(SUM(c.unknown), 0) FROM run_counters c WHERE c.run_id = runs.id) AS unknown,
+       cancelled, qualifier, max_attempts, backoff, created_at,
+       MAX(updated_at, COALESCE((SELECT MAX(c.updated_at) FROM run_counters c
+                                         WHERE c.run_id = runs.id), updated_at)) AS updated_at,
+       finished_at, source_run_id, max_page_age, 1 AS stuck
 FROM runs
 WHERE status IN ('PENDING', 'PROCESSING')
   AND updated_at < ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after
+  AND NOT EXISTS (SELECT 1 FROM run_counters c WHERE c.run_id = runs.id
+                  AND c.updated_at >= ((julianday('now') - 2440587.5) * 86400.0) - :stuck_after)
   AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id
                   AND jobs.state = 'running'
                   AND jobs.lease_expires_at >= ((julianday('now') - 2440587.5) * 86400.0))
@@ -89,6 +105,12 @@ WHERE id = :run_id;
 
 -- count_jobs_by_state --
 SELECT state, COUNT(*) AS count FROM jobs WHERE run_id = :run_id GROUP BY state;
+
+-- count_running_and_waiting --
+-- A run's running and waiting jobs, read from jobs_running_run and jobs_waiting_run.
+SELECT 'running' AS state, COUNT(*) AS count FROM jobs WHERE run_id = :run_id AND state = 'running'
+UNION ALL
+SELECT 'waiting' AS state, COUNT(*) AS count FROM jobs WHERE run_id = :run_id AND state = 'waiting';
 
 -- count_verdicts --
 -- Read from the results_run_verdict index alone.
@@ -261,9 +283,10 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'queued'
 RETURNING id, run_id, domain, attempts, claims, error_code;
 
 -- mark_run_started --
-UPDATE runs SET updated_at = ((julianday('now') - 2440587.5) * 86400.0),
-       status = CASE WHEN status = 'PENDING' THEN 'PROCESSING' ELSE status END
-WHERE id = :run_id;
+-- Only a PENDING run is changed (locked): once it is PROCESSING, claims leave its row alone,
+-- so workers claiming at once do not queue on it (a claimed job's live lease is activity).
+UPDATE runs SET status = 'PROCESSING', updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE id = :run_id AND status = 'PENDING';
 
 -- renew_leases --
 UPDATE jobs SET lease_expires_at = ((julianday('now') - 2440587.5) * 86400.0) + :lease
@@ -305,22 +328,29 @@ UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL, r
 WHERE id = :id AND state = 'running' AND lease_owner = :owner AND claims = :claim;
 
 -- count_finished_jobs --
--- A run's counters and status in one statement: the right-hand sides all see the row
--- before the update, so the completion check adds this change's own increments.
-UPDATE runs SET
-    completed = completed + :completed, failed = failed + :failed,
-    qualified = qualified + :qualified, unknown = unknown + :unknown,
-    updated_at = ((julianday('now') - 2440587.5) * 86400.0),
-    status = CASE
-        WHEN status IN ('PENDING', 'PROCESSING')
-             AND completed + failed + cancelled + :completed + :failed >= total THEN 'COMPLETED'
-        ELSE status END,
-    finished_at = CASE
-        WHEN status IN ('PENDING', 'PROCESSING')
-             AND completed + failed + cancelled + :completed + :failed >= total
-             THEN ((julianday('now') - 2440587.5) * 86400.0)
-        ELSE finished_at END
-WHERE id = :run_id;
+-- Adds to this worker's shard of the run's counters (run_counters), in the transaction that
+-- finished the jobs: workers on other shards never wait for this row, and the run row is
+-- not touched (finish_done_runs completes the run).
+INSERT INTO run_counters (run_id, shard, completed, failed, qualified, unknown, updated_at)
+VALUES (:run_id, :shard, :completed, :failed, :qualified, :unknown, ((julianday('now') - 2440587.5) * 86400.0))
+ON CONFLICT (run_id, shard) DO UPDATE SET
+    completed = run_counters.completed + excluded.completed,
+    failed = run_counters.failed + excluded.failed,
+    qualified = run_counters.qualified + excluded.qualified,
+    unknown = run_counters.unknown + excluded.unknown,
+    updated_at = excluded.updated_at;
+
+-- finish_done_runs --
+-- Active runs (with :run_id, only that one) whose jobs have all ended are COMPLETED. Only
+-- a run that is done is locked: a run still working is read, never written, so the check
+-- costs no lock wait. Run after counting (in the same transaction) and by maintenance: two
+-- workers that finish a run's last jobs at once may each miss the other's uncommitted count.
+UPDATE runs SET status = 'COMPLETED', finished_at = ((julianday('now') - 2440587.5) * 86400.0), updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+WHERE status IN ('PENDING', 'PROCESSING')
+  AND (:run_id IS NULL OR id = :run_id)
+  AND completed + failed + cancelled
+      + (SELECT COALESCE(SUM(c.completed + c.failed), 0) FROM run_counters c
+         WHERE c.run_id = runs.id) >= total;
 
 -- release_jobs --
 -- Handed back by a worker stopping: queued again, the attempt not counted; fenced as
@@ -332,7 +362,10 @@ WHERE state = 'running' AND lease_owner = :owner
 RETURNING id, run_id;
 
 -- touch_run --
-UPDATE runs SET updated_at = ((julianday('now') - 2440587.5) * 86400.0) WHERE id = :run_id;
+-- Activity on a run (jobs handed back or queued again), on this worker's shard: the run row
+-- is not locked.
+INSERT INTO run_counters (run_id, shard, updated_at) VALUES (:run_id, :shard, ((julianday('now') - 2440587.5) * 86400.0))
+ON CONFLICT (run_id, shard) DO UPDATE SET updated_at = excluded.updated_at;
 
 -- ## maintenance, run by every worker
 
@@ -382,8 +415,10 @@ WHERE state = 'waiting'
 RETURNING id, run_id;
 
 -- count_unfinished_in_active_runs --
-SELECT COALESCE(SUM(total - completed - failed - cancelled), 0) AS count
-FROM runs WHERE status IN ('PENDING', 'PROCESSING');
+SELECT COALESCE(SUM(unfinished), 0) AS count
+FROM (SELECT total - completed - failed - cancelled
+             - (SELECT COALESCE(SUM(c.completed + c.failed), 0) FROM run_counters c WHERE c.run_id = runs.id) AS unfinished
+      FROM runs WHERE status IN ('PENDING', 'PROCESSING')) active;
 
 -- count_running_in_active_runs --
 SELECT COUNT(*) AS count FROM jobs
@@ -779,13 +814,10 @@ UPDATE runs SET status = 'BUDGET', updated_at = ((julianday('now') - 2440587.5) 
 WHERE id = :run_id AND status IN ('PENDING', 'PROCESSING');
 
 -- resume_budget_run --
--- A larger budget: the run goes on (or is complete, if its last jobs finished meanwhile).
-UPDATE runs SET
-    status = CASE WHEN completed + failed + cancelled >= total THEN 'COMPLETED'
-                  ELSE 'PROCESSING' END,
-    finished_at = CASE WHEN completed + failed + cancelled >= total THEN ((julianday('now') - 2440587.5) * 86400.0)
-                       ELSE finished_at END,
-    updated_at = ((julianday('now') - 2440587.5) * 86400.0)
+-- A larger budget: the run goes on (finish_done_runs, next in the same transaction,
+-- completes it if its last jobs finished meanwhile).
+UPDATE runs SET status = 'PROCESSING',
+       updated_at = ((julianday('now') - 2440587.5) * 86400.0)
 WHERE id = :run_id AND status = 'BUDGET'
 RETURNING status;
 
