@@ -12,8 +12,6 @@ from qualify.worker.state import WorkerState
 
 log = logging.getLogger("qualify.worker")
 
-_said: set[int] = set()
-
 
 def set_aside(state: WorkerState, job: ClaimedJob, reached: BudgetReached) -> None:
     try:
@@ -24,7 +22,7 @@ def set_aside(state: WorkerState, job: ClaimedJob, reached: BudgetReached) -> No
     finally:
         state.store.database.release()  # an executor thread holds no connection
     state.stats.add(released=count)
-    if reached.run_id not in _said:
-        _said.add(reached.run_id)
+    if reached.run_id not in state.budget_said:
+        state.budget_said.add(reached.run_id)
         log.warning("%s; its jobs wait for a larger budget: qualify run-set %d --max-tokens N",
                     reached, reached.run_id)  # fmt: skip

@@ -27,6 +27,8 @@ class WorkerState:
     release_now: threading.Event = field(default_factory=threading.Event)
     #: The background threads end.
     halt: threading.Event = field(default_factory=threading.Event)
+    #: Runs whose spent budget this worker has already said (once a run, not once a job).
+    budget_said: set[int] = field(default_factory=set)
 
     def stop(self, *, release_now: bool = False) -> None:
         self.stopping.set()
