@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import peewee
 
 from qualify.errors import BackendUnavailable, ConfigError
+from qualify.queue.messages import DIGITS as MESSAGE_DIGITS
 from qualify.queue.messages import PREFIX as MESSAGE_PREFIX
 from qualify.queue.messages import ForgedMessage, decode, decode_all, encode
 from qualify.urls import redact, scheme_of
@@ -221,6 +222,7 @@ def open_queue(target: str | None, database: peewee.Database, display_url: str) 
 
 
 __all__ = [
+    "MESSAGE_DIGITS",
     "MESSAGE_PREFIX",
     "QUEUE_NAME",
     "ForgedMessage",

@@ -16,8 +16,11 @@ from typing import Any
 log = logging.getLogger("qualify.queue")
 
 PREFIX = "qualify-job:"
+#: The job id after the prefix, as a regular expression that Python and PostgreSQL read alike
+#: (the store's pop_and_claim_jobs decodes messages on the server).
+DIGITS = "[1-9][0-9]{0,17}"
 _PREFIX_BYTES = PREFIX.encode("ascii")
-_MESSAGE = re.compile(rb"qualify-job:([1-9][0-9]{0,17})")
+_MESSAGE = re.compile(re.escape(_PREFIX_BYTES) + b"(" + DIGITS.encode("ascii") + b")")
 
 
 class ForgedMessage(ValueError):

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from qualify.crashpoints import crash_point
 from qualify.errors import BackendUnavailable, StoreUnavailable
-from qualify.queue import MESSAGE_PREFIX, QUEUE_NAME, JobQueue
-from qualify.store.database import Database, json_array, json_ids
+from qualify.queue import MESSAGE_DIGITS, MESSAGE_PREFIX, QUEUE_NAME, JobQueue, decode_all
+from qualify.store.database import Database, Row, json_array, json_ids
 from qualify.store.faults import outage_cause
 from qualify.store.values import (
     ClaimedJob,
@@ -131,6 +131,10 @@ class Jobs:
         try:
             with db.write():
                 recorded = self._record(outcomes) if outcomes else set()
+                if limit and queue.transactional and db.pops_and_claims_at_once:
+                    taken, claimed = self._pop_and_claim(limit, owner, lease)
+                    crash_point("worker.after_pop")  # pop and claim commit together
+                    return Round(taken, claimed, recorded)
                 if limit and queue.transactional:
                     job_ids = queue.pop(limit)  # pop and claim commit together
                     crash_point("worker.after_pop")  # so a crash here pops nothing
@@ -151,8 +155,24 @@ class Jobs:
     def _claim(self, job_ids: Sequence[int], owner: str, lease: float) -> list[ClaimedJob]:
         if not job_ids:
             return []
+        rows = self.database.rows("claim_jobs", ids=json_ids(job_ids), owner=owner, lease=lease)
+        return self._claimed(rows, owner)
+
+    def _pop_and_claim(self, limit: int, owner: str, lease: float) -> tuple[int, list[ClaimedJob]]:
+        """The queue's pop and the claim in one statement (the queue in this database, on a
+        backend that can): how many messages were taken, and the jobs claimed."""
+        rows = self.database.rows(
+            "pop_and_claim_jobs",
+            queue=QUEUE_NAME, prefix=MESSAGE_PREFIX, digits=MESSAGE_DIGITS,
+            limit=limit, owner=owner, lease=lease,
+        )  # fmt: skip
+        tally = rows.pop()  # the last row: how many were taken, and what was not ours
+        if tally["forged"]:
+            decode_all(message.encode("utf-8", "replace") for message in tally["forged"])
+        return int(tally["taken"]), self._claimed(rows, owner)
+
+    def _claimed(self, rows: Sequence[Row], owner: str) -> list[ClaimedJob]:
         db = self.database
-        rows = db.rows("claim_jobs", ids=json_ids(job_ids), owner=owner, lease=lease)
         claimed = [ClaimedJob.from_row(row, owner) for row in rows]
         starting = sorted({job.run_id for job in claimed} - self._started)
         for run_id in starting:

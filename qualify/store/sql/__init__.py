@@ -3,7 +3,9 @@
 As in procrastinate's ``sql/queries.sql``, each query is introduced by a ``-- name --`` line
 and may be followed by comment lines saying what it does; the text up to the next header is
 the statement. Each dialect's file is written in that dialect, placeholders included: nothing
-rewrites SQL text at run time. Both files define the same names (a test holds them to it).
+rewrites SQL text at run time. Both files define the same names (a test holds them to it),
+except the few in :data:`ONE_DIALECT`: a statement one database can write and the other cannot,
+which the code runs only on that database.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from __future__ import annotations
 import re
 from functools import cache
 from importlib import resources
+
+#: Queries only one dialect defines, and which: the code asks the database whether it has them
+#: (e.g. ``Database.pops_and_claims_at_once``).
+ONE_DIALECT = {"pop_and_claim_jobs": "postgres"}
 
 _HEADER = re.compile(r"^-- ([a-z_][a-z0-9_]*) --$", re.MULTILINE)
 

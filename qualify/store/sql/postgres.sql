@@ -290,6 +290,40 @@ WHERE id IN (SELECT id FROM jobs
     ORDER BY id FOR UPDATE)
 RETURNING id, run_id, domain, attempts, claims, error_code;
 
+-- pop_and_claim_jobs --
+-- With the queue in this database: take up to %(limit)s messages off huey's task table (its
+-- own order, SKIP LOCKED) and claim their jobs, in one statement: one round trip and one plan
+-- for what the two statements pop and claim_jobs did. A message that is not %(prefix)s
+-- followed by a job id (qualify.queue.messages) claims nothing and comes back in the last
+-- row's `forged`, for the caller to log; that row also says how many job ids were taken.
+-- Claims lock their rows in id order, as claim_jobs does.
+WITH popped AS (
+    DELETE FROM huey_task WHERE id IN (
+        SELECT id FROM huey_task WHERE queue = %(queue)s
+        ORDER BY priority DESC, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+    RETURNING encode(data, 'escape') AS message
+), wanted AS (
+    SELECT substr(message, length(%(prefix)s) + 1)::bigint AS id FROM popped
+    WHERE starts_with(message, %(prefix)s)
+      AND substr(message, length(%(prefix)s) + 1) ~ ('^' || %(digits)s || '$')
+), claimed AS (
+    UPDATE jobs SET state = 'running', lease_owner = %(owner)s,
+           lease_expires_at = (extract(epoch from clock_timestamp())::double precision) + %(lease)s,
+           attempts = attempts + 1, claims = claims + 1, recorded_by = NULL,
+           started_at = (extract(epoch from clock_timestamp())::double precision),
+           updated_at = (extract(epoch from clock_timestamp())::double precision)
+    WHERE id IN (SELECT id FROM jobs WHERE id IN (SELECT id FROM wanted) AND state = 'queued'
+        ORDER BY id FOR UPDATE)
+    RETURNING id, run_id, domain, attempts, claims, error_code
+)
+SELECT id, run_id, domain, attempts, claims, error_code, NULL::bigint AS taken,
+       NULL::text[] AS forged
+FROM claimed
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, (SELECT COUNT(*) FROM wanted),
+       ARRAY(SELECT message FROM popped WHERE message NOT IN (
+           SELECT %(prefix)s || id FROM wanted));
+
 -- mark_run_started --
 -- Only a PENDING run is changed (locked): once it is PROCESSING, claims leave its row alone,
 -- so workers claiming at once do not queue on it (a claimed job's live lease is activity).
