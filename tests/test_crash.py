@@ -72,7 +72,7 @@ def test_kill_9_at_random_moments_then_restart(
     for worker in fleet:
         worker.signal(signal.SIGTERM)
     for worker in fleet:
-        assert worker.wait() == 0
+        assert worker.wait() == 0, worker.output
     # Whatever the kills left behind, a fresh worker finishes it.
     final = workers("--burst", "--lease", LEASE, "-q")
     assert final.wait(timeout=60) == 0, final.output

@@ -138,3 +138,24 @@ def test_jobs_inserted_with_copy_keep_every_character(app: Qualify) -> None:
         (run_id,),
     )
     assert rows == [(d, "cancelled", 1.5) for d in odd]
+
+
+def test_a_copy_of_many_chunks_keeps_every_row_and_escapes_only_where_needed(
+    app: Qualify,
+) -> None:
+    # One COPY streams chunk after chunk; a chunk with one odd value (or a NULL) among plain
+    # ones is escaped, the plain chunks go as they are.
+    run_id = create_run(app, ["acme.com"])
+    rows: list[tuple[int, str, str, float | None]] = [
+        (run_id, f"c{i}.com", "cancelled", 2.5) for i in range(12_001)
+    ]
+    rows[7_000] = (run_id, "tab\there.com", "cancelled", 2.5)
+    rows[11_000] = (run_id, "no-time.com", "cancelled", None)
+    with app.database.write():
+        app.database.insert_many("insert_jobs", rows)
+    stored = raw(app).fetchall(
+        "SELECT run_id, domain, state, updated_at FROM jobs WHERE run_id = ?"
+        " AND state = 'cancelled' ORDER BY id",
+        (run_id,),
+    )
+    assert stored == rows

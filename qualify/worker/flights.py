@@ -24,6 +24,9 @@ class Flight:
 #: Jobs are claimed ahead of a free slot only as many as finish within this window (seconds),
 #: so a prefetched job holds its lease idle for about that long at most.
 PREFETCH_WINDOW = 0.05
+#: However short jobs are, no more are held waiting than this: a round's statements stay a
+#: few hundred rows, and a worker that stops hands back few.
+PREFETCH_MAX = 256
 _SMOOTHING = 0.1  # weight of the newest job in the running mean of how long jobs run
 
 
@@ -47,11 +50,14 @@ class Flights:
     def prefetch(self, concurrency: int) -> int:
         """Jobs to hold beyond ``concurrency``, waiting for a thread: as many as finish
         within PREFETCH_WINDOW (so a round claims for the slots about to free up, and no
-        lease is held idle for longer), never more than ``concurrency``; none before the
-        first job has run."""
+        lease is held idle for longer), never more than PREFETCH_MAX; none before the first
+        job has run. Bounded by time, not by ``concurrency``: with short jobs a few threads
+        get through hundreds in the window, and a round that records and claims that many at
+        once commits once for all of them."""
         if self.mean_run is None:
             return 0
-        return min(concurrency, int(concurrency * PREFETCH_WINDOW / max(self.mean_run, 1e-6)))
+        ahead = concurrency * PREFETCH_WINDOW / max(self.mean_run, 1e-6)
+        return min(PREFETCH_MAX, int(ahead))
 
     def observe(self, seconds: float) -> None:
         """A job ran for ``seconds``. Call with ``cond`` held."""
