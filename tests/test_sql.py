@@ -27,6 +27,7 @@ def names_used_in_code() -> set[str]:
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
+                and re.fullmatch(r"[a-z_][a-z0-9_]*", node.args[0].value)  # not str.count("\t")
             ):
                 used.add(node.args[0].value)
     return used

@@ -254,9 +254,9 @@ class Jobs:
         done = [o for o in outcomes if o.result is not None]
         for start in range(0, len(done), _BATCH):
             recorded |= self._record_done(done[start : start + _BATCH])
-        for outcome in outcomes:
-            if outcome.result is None and self._record_error(outcome):
-                recorded.add(outcome.job.id)
+        failed = [o for o in outcomes if o.result is None]
+        for start in range(0, len(failed), _BATCH):
+            recorded |= self._record_failures(failed[start : start + _BATCH])
         # A crash here must take the results with it: they and the run's counters commit
         # together, or neither does.
         crash_point("worker.before_counters")
@@ -282,15 +282,18 @@ class Jobs:
         )  # fmt: skip
         return recorded
 
-    def _record_error(self, outcome: Outcome) -> bool:
-        job = outcome.job
-        fence = {"id": job.id, "owner": job.owner, "claim": job.claim}
-        error = {"code": outcome.error_code, "message": outcome.error}
-        if outcome.retry_in is not None:
-            return (
-                self.database.count("schedule_retry", delay=outcome.retry_in, **error, **fence) == 1
-            )
-        return self.database.count("fail_job", **error, **fence) == 1
+    def _record_failures(self, failed: Sequence[Outcome]) -> set[int]:
+        """Retries and failures: one statement for each kind (and lease owner), fenced."""
+        db = self.database
+        retries = _failures(o for o in failed if o.retry_in is not None)
+        fails = _failures(o for o in failed if o.retry_in is None)
+        return {
+            row["id"] for owner, rows in retries.items()
+            for row in db.rows("retry_jobs", owner=owner, outcomes=rows)
+        } | {
+            row["id"] for owner, rows in fails.items()
+            for row in db.rows("fail_jobs", owner=owner, outcomes=rows)
+        }  # fmt: skip
 
     def _count_outcomes(self, recorded: Sequence[Outcome]) -> None:
         """One counter update per run for the whole batch."""
@@ -519,6 +522,19 @@ def _fences(jobs: Iterable[ClaimedJob]) -> dict[str, str]:
     for job in jobs:
         per_owner[job.owner].append(f'"{int(job.id)}":{int(job.claim)}')
     return {owner: "{" + ",".join(pairs) + "}" for owner, pairs in per_owner.items()}
+
+
+def _failures(outcomes: Iterable[Outcome]) -> dict[str, str]:
+    """Failed outcomes for retry_jobs and fail_jobs: per lease owner, a JSON array of each
+    job's fence (id, claim number), its delay, code and message."""
+    per_owner: defaultdict[str, list[dict[str, object]]] = defaultdict(list)
+    for outcome in outcomes:
+        job = outcome.job
+        per_owner[job.owner].append(
+            {"id": job.id, "claim": job.claim, "delay": outcome.retry_in,
+             "code": outcome.error_code, "message": outcome.error}
+        )  # fmt: skip
+    return {owner: _json(rows) for owner, rows in per_owner.items()}
 
 
 def _json(value: object) -> str:

@@ -366,21 +366,39 @@ SELECT v.job_id::bigint, v.run_id::bigint, v.verdict::text, v.score::double prec
        (extract(epoch from clock_timestamp())::double precision)
 FROM (VALUES %s) AS v (job_id, run_id, verdict, score, reasons, evidence, extra, worker_id);
 
--- schedule_retry --
--- A transient failure, fenced by (id, lease_owner, claims): wait %(delay)s, then queue again.
-UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL, recorded_by = %(owner)s,
-       next_attempt_at = (extract(epoch from clock_timestamp())::double precision) + %(delay)s,
-       error_code = %(code)s, error = %(message)s,
+-- retry_jobs --
+-- Transient failures: each job waits its delay, then is queued again. Fenced as
+-- finish_jobs_done: %(outcomes)s is a JSON array of {id, claim, delay, code, message} of jobs
+-- leased to %(owner)s; a job changes only while that lease still holds. One statement for a
+-- round's failures, however many. Locks its rows in id order.
+UPDATE jobs j SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL,
+       recorded_by = %(owner)s,
+       next_attempt_at = (extract(epoch from clock_timestamp())::double precision) + o.delay,
+       error_code = o.code, error = o.message,
        updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND claims = %(claim)s;
+FROM jsonb_to_recordset(%(outcomes)s::jsonb)
+     AS o (id bigint, claim integer, delay double precision, code text, message text)
+WHERE j.id = o.id AND j.claims = o.claim
+  AND j.id IN (SELECT id FROM jobs
+      WHERE state = 'running' AND lease_owner = %(owner)s
+        AND id IN (SELECT (value->>'id')::bigint FROM jsonb_array_elements(%(outcomes)s::jsonb))
+      ORDER BY id FOR UPDATE)
+RETURNING j.id;
 
--- fail_job --
--- A permanent failure, or attempts used up; fenced as schedule_retry.
-UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL, recorded_by = %(owner)s,
-       error_code = %(code)s, error = %(message)s,
+-- fail_jobs --
+-- Permanent failures, or attempts used up; fenced, batched and locked as retry_jobs (the
+-- delays are not read).
+UPDATE jobs j SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL,
+       recorded_by = %(owner)s, error_code = o.code, error = o.message,
        finished_at = (extract(epoch from clock_timestamp())::double precision),
        updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s AND claims = %(claim)s;
+FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS o (id bigint, claim integer, code text, message text)
+WHERE j.id = o.id AND j.claims = o.claim
+  AND j.id IN (SELECT id FROM jobs
+      WHERE state = 'running' AND lease_owner = %(owner)s
+        AND id IN (SELECT (value->>'id')::bigint FROM jsonb_array_elements(%(outcomes)s::jsonb))
+      ORDER BY id FOR UPDATE)
+RETURNING j.id;
 
 -- count_finished_jobs --
 -- Adds to this worker's shard of the run's counters (run_counters), in the transaction that

@@ -311,21 +311,36 @@ INSERT INTO results (job_id, run_id, verdict, score, reasons, evidence, extra, w
                      created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ((julianday('now') - 2440587.5) * 86400.0));
 
--- schedule_retry --
--- A transient failure, fenced by (id, lease_owner, claims): wait :delay, then queue again.
-UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL, recorded_by = :owner,
-       next_attempt_at = ((julianday('now') - 2440587.5) * 86400.0) + :delay,
-       error_code = :code, error = :message,
+-- retry_jobs --
+-- Transient failures: each job waits its delay, then is queued again. Fenced as
+-- finish_jobs_done: :outcomes is a JSON array of {id, claim, delay, code, message} of jobs
+-- leased to :owner; a job changes only while that lease still holds. One statement for a
+-- round's failures, however many.
+UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL,
+       recorded_by = :owner,
+       next_attempt_at = ((julianday('now') - 2440587.5) * 86400.0) + o.delay,
+       error_code = o.code, error = o.message,
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE id = :id AND state = 'running' AND lease_owner = :owner AND claims = :claim;
+FROM (SELECT value ->> 'id' AS id, value ->> 'claim' AS claim, value ->> 'delay' AS delay,
+             value ->> 'code' AS code, value ->> 'message' AS message
+      FROM json_each(:outcomes)) AS o
+WHERE jobs.id = o.id AND jobs.claims = o.claim AND jobs.state = 'running'
+  AND jobs.lease_owner = :owner
+RETURNING jobs.id;
 
--- fail_job --
--- A permanent failure, or attempts used up; fenced as schedule_retry.
-UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL, recorded_by = :owner,
-       error_code = :code, error = :message,
+-- fail_jobs --
+-- Permanent failures, or attempts used up; fenced and batched as retry_jobs (the delays are
+-- not read).
+UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL,
+       recorded_by = :owner, error_code = o.code, error = o.message,
        finished_at = ((julianday('now') - 2440587.5) * 86400.0),
        updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE id = :id AND state = 'running' AND lease_owner = :owner AND claims = :claim;
+FROM (SELECT value ->> 'id' AS id, value ->> 'claim' AS claim, value ->> 'code' AS code,
+             value ->> 'message' AS message
+      FROM json_each(:outcomes)) AS o
+WHERE jobs.id = o.id AND jobs.claims = o.claim AND jobs.state = 'running'
+  AND jobs.lease_owner = :owner
+RETURNING jobs.id;
 
 -- count_finished_jobs --
 -- Adds to this worker's shard of the run's counters (run_counters), in the transaction that
