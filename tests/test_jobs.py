@@ -120,6 +120,44 @@ def test_a_worker_whose_lease_was_taken_cannot_record(app: Qualify) -> None:
     assert app.runs.get(run_id).status == "COMPLETED"
 
 
+def test_a_round_of_failures_records_each_fenced_by_its_own_lease(app: Qualify) -> None:
+    # One statement per kind records a whole round's retries and failures: each still
+    # applies only while its own lease holds, with its own delay, code and message.
+    from qualify.store import Outcome
+
+    run_id = create_run(app, [f"c{i}.com" for i in range(6)])
+    _, jobs = app.jobs.claim_next(6, "w1", 30)
+    stale_retry, stale_fail = jobs[4], jobs[5]
+    expire_leases(app, stale_retry.id, stale_fail.id)
+    assert app.jobs.reclaim_expired().requeued == 2
+    _, again = app.jobs.claim_next(2, "w1", 30)  # the same worker's newer claims
+    assert {job.id for job in again} == {stale_retry.id, stale_fail.id}
+    recorded = app.jobs.record([
+        Outcome.retry(jobs[0], 60, "timeout", "slow 'site'"),
+        Outcome.retry(jobs[1], 1, "dns", "no answer\tyet"),
+        Outcome.failed(jobs[2], "blocked", "robots.txt"),
+        Outcome.failed(jobs[3], "gone", "410 ✓"),
+        Outcome.retry(stale_retry, 5, "late", "lease lost"),
+        Outcome.failed(stale_fail, "late", "lease lost"),
+    ])  # fmt: skip
+    assert recorded == {job.id for job in jobs[:4]}
+    states = {job.id: job_row(app, job.id) for job in jobs}
+    assert [(states[j.id]["state"], states[j.id]["error_code"], states[j.id]["error"])
+            for j in jobs[:4]] == [
+        ("waiting", "timeout", "slow 'site'"), ("waiting", "dns", "no answer\tyet"),
+        ("failed", "blocked", "robots.txt"), ("failed", "gone", "410 ✓"),
+    ]  # fmt: skip
+    for job in (stale_retry, stale_fail):
+        assert (states[job.id]["state"], states[job.id]["attempts"]) == ("running", 2)
+    waits = raw(app).fetchall(
+        "SELECT next_attempt_at - updated_at FROM jobs WHERE id IN (?, ?) ORDER BY id",
+        (jobs[0].id, jobs[1].id),
+    )
+    assert [round(row[0]) for row in waits] == [60, 1]
+    assert app.runs.get(run_id).failed == 2
+    assert_consistent(app, run_id)
+
+
 def test_fencing_tells_apart_two_claims_by_the_same_worker(app: Qualify) -> None:
     create_run(app, ["acme.com"])
     first = claim_one(app, "w1")
