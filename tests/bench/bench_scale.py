@@ -602,64 +602,84 @@ def query_times(db: str, repeat: int = 7) -> dict[str, float]:
 
 
 def bench_run(args: argparse.Namespace, out: Lines, md: Lines) -> None:
-    count = args.domains
-    sorted_domains = [f"company{i:07d}.com" for i in range(count)]
-    shuffled = sorted_domains[:]
-    random.Random(11).shuffle(shuffled)
-    title = f"`qualify run` of {count:,} domains (time, peak RSS; raw insert of the same rows)"
+    sizes = sorted(args.domains)
+    title = (f"`qualify run` of {' and '.join(f'{n:,}' for n in sizes)} domains (time, peak RSS;"
+             " raw insert of the same rows into the same schema)")  # fmt: skip
     out.append(title)
-    md.append(f"**{title}**\n\n| store | order | qualify run | domains/s | peak RSS | raw | "
-              f"share of raw |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    md.append(f"**{title}**\n\n| store | domains | order | qualify run | µs per domain | "
+              f"peak RSS | raw | share of raw |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
     timings: dict[str, dict[str, float]] = {}
+    per_domain: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
     for backend in ("sqlite", "postgres"):
-        for order, domains in (("sorted", sorted_domains), ("shuffled", shuffled)):
-            took, rss, raw = [], [], []
-            for _ in range(args.run_repeat):
-                with tempfile.TemporaryDirectory() as tmp:
-                    directory = Path(tmp)
-                    path = directory / "domains.txt"
-                    path.write_text("\n".join(domains) + "\n")
-                    icp = directory / "icp.json"
-                    icp.write_text(json.dumps({"name": "bench"}))
-                    with (fresh_pg() if backend == "postgres"
-                          else contextlib.nullcontext(str(directory / "q.db"))) as db:  # fmt: skip
-                        seconds, peak = timed_run(db, path, icp)
-                        took.append(seconds)
-                        rss.append(peak)
-                        if order == "shuffled" and not timings.get(backend):
-                            timings[backend] = query_times(db)
-                    raw_db = contextlib.nullcontext(str(directory / "raw.db"))
-                    with fresh_pg() if backend == "postgres" else raw_db as db:
-                        raw.append(raw_insert(db, domains))
-            share = min(raw) / min(took)
-            raw_name = "COPY" if backend == "postgres" else "executemany"
-            line = (
-                f"  {backend:<9}{order:<9} {spread(took, '{:.1f}')} s "
-                f"({spread([count / t / 1000 for t in took], '{:.0f}')}k/s), "
-                f"peak RSS {spread(rss, '{:.0f}')} MB; raw {raw_name} "
-                f"{spread(raw, '{:.1f}')} s; {share:.2f} of raw"
-            )
-            target = " (≥ 0.8: met)" if share >= 0.8 else " (≥ 0.8: missed)"
-            out.append(line + (target if backend == "postgres" else ""))
-            md.append(
-                f"| {backend} | {order} | {spread(took, '{:.1f}')} s | "
-                f"{spread([count / t / 1000 for t in took], '{:.0f}')}k | "
-                f"{spread(rss, '{:.0f}')} MB | {raw_name} {spread(raw, '{:.1f}')} s | "
-                f"{share:.2f}{target if backend == 'postgres' else ''} |"
-            )
+        for count in sizes:
+            sorted_domains = [f"company{i:07d}.com" for i in range(count)]
+            shuffled = sorted_domains[:]
+            random.Random(11).shuffle(shuffled)
+            for order, domains in (("sorted", sorted_domains), ("shuffled", shuffled)):
+                took, rss, raw = [], [], []
+                for _ in range(args.run_repeat):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        directory = Path(tmp)
+                        path = directory / "domains.txt"
+                        path.write_text("\n".join(domains) + "\n")
+                        icp = directory / "icp.json"
+                        icp.write_text(json.dumps({"name": "bench"}))
+                        lite = contextlib.nullcontext(str(directory / "q.db"))
+                        with fresh_pg() if backend == "postgres" else lite as db:
+                            seconds, peak = timed_run(db, path, icp)
+                            took.append(seconds)
+                            rss.append(peak)
+                            if order == "shuffled" and count == sizes[-1]:
+                                timings[backend] = query_times(db)
+                        raw_db = contextlib.nullcontext(str(directory / "raw.db"))
+                        with fresh_pg() if backend == "postgres" else raw_db as db:
+                            raw.append(raw_insert(db, domains))
+                share = min(raw) / min(took)
+                per_domain.setdefault((backend, order), []).append(
+                    (count, min(took) / count * 1e6, min(rss))
+                )
+                raw_name = "COPY" if backend == "postgres" else "executemany"
+                target = ""
+                if backend == "postgres":
+                    target = " (≥ 0.8: met)" if share >= 0.8 else " (≥ 0.8: missed)"
+                out.append(
+                    f"  {backend:<9}{count:>10,} {order:<9} {spread(took, '{:.1f}')} s "
+                    f"({spread([count / t / 1000 for t in took], '{:.0f}')}k/s), "
+                    f"peak RSS {spread(rss, '{:.0f}')} MB; raw {raw_name} "
+                    f"{spread(raw, '{:.1f}')} s; {share:.2f} of raw{target}"
+                )
+                md.append(
+                    f"| {backend} | {count:,} | {order} | {spread(took, '{:.1f}')} s | "
+                    f"{min(took) / count * 1e6:.1f} | {spread(rss, '{:.0f}')} MB | "
+                    f"{raw_name} {spread(raw, '{:.1f}')} s | {share:.2f}{target} |"
+                )
     md.append("")
-    title = f"Query time at {count:,} jobs (one run, all queued; median ms, in-process)"
+    if len(sizes) > 1:
+        md.append(
+            f"Growth from {sizes[0]:,} to {sizes[-1]:,} domains (time per domain at the"
+            " largest over the smallest: 1.00 is linear; peak RSS added per million):"
+        )
+        md.append("")
+        for (backend, order), points in per_domain.items():
+            (n0, us0, rss0), (n1, us1, rss1) = points[0], points[-1]
+            rss_per_million = (rss1 - rss0) / ((n1 - n0) / 1e6)
+            line = (f"{backend} {order}: {us0:.1f} → {us1:.1f} µs per domain ({us1 / us0:.2f}×),"
+                    f" RSS +{rss_per_million:.0f} MB per million")  # fmt: skip
+            out.append("  " + line)
+            md.append(f"- {line}")
+        md.append("")
+    title = f"Query time at {sizes[-1]:,} jobs (one run, all queued; median ms, in-process)"
     out.append(title)
     md.append(f"**{title}**\n\n| command | SQLite | PostgreSQL |\n|---|---|---|")
-    for (label, lite), pg in zip(timings["sqlite"].items(), timings["postgres"].values(),
-                                 strict=True):  # fmt: skip
+    for (label, lite_ms), pg in zip(timings["sqlite"].items(), timings["postgres"].values(),
+                                    strict=True):  # fmt: skip
         out.append(
-            f"  {label:<22}{lite:8.1f}{pg:8.1f}  (< 50 ms: "
-            f"{'met' if max(lite, pg) < 50 else 'missed'})"
+            f"  {label:<22}{lite_ms:8.1f}{pg:8.1f}  (< 50 ms: "
+            f"{'met' if max(lite_ms, pg) < 50 else 'missed'})"
         )
         md.append(
             f"| `{label.split(' ')[0]} {label.split(' ')[1] if ' ' in label else ''}` | "
-            f"{lite:.1f} | {pg:.1f} |"
+            f"{lite_ms:.1f} | {pg:.1f} |"
         )
     md.append("")
 
@@ -675,7 +695,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--domains", type=int, default=1_000_000)
+    parser.add_argument("--domains", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--run-repeat", type=int, default=1)
     parser.add_argument("--io-processes", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--only", nargs="+", default=["pg", "io", "sqlite", "run"])
