@@ -229,3 +229,27 @@ def test_a_store_upgraded_from_the_first_release_checks_like_a_fresh_one(app: Qu
         migrate(database)
         assert _integrity_schema(database) == fresh
         database.close_all()
+
+
+def test_writing_a_run_s_children_takes_no_lock_on_the_run_row(
+    app: Qualify, run: tuple[int, list[int]]
+) -> None:
+    # A foreign key locks the parent row (KEY SHARE) for every child row: all workers of a
+    # run on its one row. Held FOR UPDATE elsewhere, that lock would wait, here until
+    # lock_timeout.
+    run_id, job_ids = run
+    database = app.database
+    holder = psycopg2.connect(app.database.url)
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT id FROM runs WHERE id = %s FOR UPDATE", (run_id,))
+        with database.write():
+            database.db.execute_sql("SET LOCAL lock_timeout = '2s'")
+            database.insert_many(
+                "insert_results",
+                [(job_ids[0], run_id, "qualified", 1.0, "[]", "{}", "{}", "w1")],
+            )
+            database.insert_many("insert_jobs", [(run_id, "more.com", "queued", 0)])
+    finally:
+        holder.close()
+    assert (count(database, "results"), count(database, "jobs")) == (1, 4)
