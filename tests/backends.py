@@ -16,8 +16,10 @@ import pytest
 
 PG_ADMIN_DSN = os.environ.get("QUALIFY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("QUALIFY_TEST_REDIS", "redis://127.0.0.1:6379")
+# Every table: no foreign key cascades a TRUNCATE to a child table any more (m015).
 STORE_TABLES = (
     "result_history",
+    "job_inputs",
     "run_counters",
     "results",
     "jobs",

@@ -36,6 +36,7 @@ RELEASED = {
     "m012_claim_numbers": "ce4d3d8b5175ca4f",
     "m013_llm_cache": "eaa189df347f4d7c",
     "m014_run_counters": "8e42c3cdf33e6a69",
+    "m015_statement_level_integrity": "34850d468691a447",
 }
 
 
