@@ -24,9 +24,11 @@ class Flight:
 #: Jobs are claimed ahead of a free slot only as many as finish within this window (seconds),
 #: so a prefetched job holds its lease idle for about that long at most.
 PREFETCH_WINDOW = 0.05
-#: However short jobs are, no more are held waiting than this: a round's statements stay a
-#: few hundred rows, and a worker that stops hands back few.
-PREFETCH_MAX = 256
+#: However short jobs are, no more are held waiting than this: every job a worker holds when
+#: it dies becomes a suspect, run apart in a process of its own (about a second each), so a
+#: crash must not leave hundreds of them; 32 already lets a round at the default
+#: --concurrency 4 commit some 36 jobs at once.
+PREFETCH_MAX = 32
 _SMOOTHING = 0.1  # weight of the newest job in the running mean of how long jobs run
 
 
