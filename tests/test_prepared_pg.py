@@ -5,6 +5,7 @@ prepares nothing."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,12 @@ ROUND = {"claim_jobs", "mark_run_started", "finish_jobs_done", "schedule_retry",
          "count_finished_jobs", "finish_done_runs"}  # fmt: skip
 
 
-def work(app: Qualify) -> Worker:
+def work(app: Qualify, within: float = 60.0) -> Worker:
+    """A burst worker; stopped after ``within`` seconds, so a store that refuses its every
+    round fails the test instead of hanging it (a worker retries store errors)."""
     options = WorkerOptions(burst=True, lease=2.0, handle_signals=False, concurrency=2)
-    worker = app.worker(options)
+    deadline = time.monotonic() + within
+    worker = app.worker(options, stop_when=lambda: time.monotonic() > deadline)
     worker.run()
     return worker
 
