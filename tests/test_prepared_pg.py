@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import peewee
 import psycopg2
 import pytest
 from click.testing import CliRunner
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from qualify.api import Qualify
 from qualify.cli import cli
 from qualify.store import sql
+from qualify.store.faults import outage_cause
 from qualify.store.postgres import PREPARED_STATEMENTS, prepared_form
 from qualify.worker import Worker, WorkerOptions
 from tests.support import Stack, assert_consistent, create_run, write_inputs
@@ -198,3 +200,26 @@ def test_a_bad_prepared_statements_value_exits_2_and_writes_nothing(
     assert len(lines) == 1 and "prepared_statements must be on or off, not 'maybe'" in lines[0]
     server.execute("SELECT COUNT(*) FROM runs")
     assert server.fetchone() == (0,)
+
+
+def test_a_session_swapped_under_the_connection_is_a_store_fault_and_heals(app: Qualify) -> None:
+    """As behind a transaction-mode pooler: the session lost a statement the connection
+    prepared, or has one it did not. The error says what to set, the worker holds its
+    outcomes (a store fault, not the job's), and the next try succeeds."""
+    run_id = create_run(app, [f"c{i}.com" for i in range(3)])
+    ids = [r.job_id for r in app.runs.records(run_id)]
+    assert len(app.jobs.claim(ids[:1], "w", 30)) == 1
+    db = app.database.db
+
+    db.execute_sql("DEALLOCATE qualify_claim_jobs")
+    with pytest.raises(peewee.DatabaseError) as missing:
+        app.jobs.claim(ids[1:2], "w", 30)
+    assert "prepared_statements=off" in (outage_cause(missing.value) or "")
+    assert len(app.jobs.claim(ids[1:2], "w", 30)) == 1
+
+    db.connection().prepared.discard("qualify_claim_jobs")
+    with pytest.raises(peewee.DatabaseError) as exists:
+        app.jobs.claim(ids[2:], "w", 30)
+    assert "prepared_statements=off" in (outage_cause(exists.value) or "")
+    assert len(app.jobs.claim(ids[2:], "w", 30)) == 1
+    assert db.connection().prepared == server_side(db.connection())

@@ -39,6 +39,9 @@ PREPARED_STATEMENTS = frozenset({
 #: transaction-mode pooler (PgBouncer's ``pool_mode = transaction``), which hands each
 #: transaction whichever server connection is free: one without the statement prepared.
 PREPARED_PARAMETER = "prepared_statements"
+#: SQLSTATEs of EXECUTE without the statement and of PREPARE of one already there.
+PREPARED_STATEMENT_MISSING = "26000"
+PREPARED_STATEMENT_EXISTS = "42P05"
 _SWITCH = {"on": True, "off": False}
 
 
@@ -121,13 +124,24 @@ class _ReconnectingPostgres(ReconnectMixin, PooledPostgresqlDatabase):
         # PooledPostgresqlDatabase's execute_sql, not ours: ReconnectMixin's retry is the
         # caller's, around both statements.
         prepared = self.connection().prepared
-        if statement.name not in prepared:
-            PooledPostgresqlDatabase.execute_sql(self, statement.prepare)
-            # A prepared statement outlives the transaction it was made in, even one that
-            # rolls back (tests/test_prepared_pg.py holds the server to it): it is there
-            # once PREPARE succeeded, and not when PREPARE failed.
-            prepared.add(statement.name)
-        return PooledPostgresqlDatabase.execute_sql(self, statement.execute, arguments)
+        try:
+            if statement.name not in prepared:
+                PooledPostgresqlDatabase.execute_sql(self, statement.prepare)
+                # A prepared statement outlives the transaction it was made in, even one
+                # that rolls back (tests/test_prepared_pg.py holds the server to it): it is
+                # there once PREPARE succeeded, and not when PREPARE failed.
+                prepared.add(statement.name)
+            return PooledPostgresqlDatabase.execute_sql(self, statement.execute, arguments)
+        except peewee.DatabaseError as exc:
+            # The session is not the one this connection prepared on (a transaction-mode
+            # pooler handed over another): believe the server, so the next try (the
+            # worker's, in a new transaction) prepares or runs as the session needs.
+            code = getattr(getattr(exc, "orig", None), "pgcode", None)
+            if code == PREPARED_STATEMENT_MISSING:
+                prepared.discard(statement.name)
+            elif code == PREPARED_STATEMENT_EXISTS:
+                prepared.add(statement.name)
+            raise
 
 
 class PostgresDatabase(Database):
