@@ -87,7 +87,7 @@ def prepared_form(query: str, text: str) -> PreparedStatement:
 def _connection_class() -> type:
     import psycopg2.extensions
 
-    class PreparingConnection(psycopg2.extensions.connection):  # type: ignore[misc]
+    class PreparingConnection(psycopg2.extensions.connection):
         """A driver connection that knows which statements its server session has
         prepared: a session's prepared statements end with it, so a connection the pool
         opens later, or one opened again after the server dropped this one, has none."""
