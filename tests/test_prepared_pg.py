@@ -28,8 +28,8 @@ pytestmark = pytest.mark.parametrize("stack", ["postgres"], indirect=True)
 #: One domain for each way a job ends: done, unknown, retried then done, failed.
 DOMAINS = ["acme.com", "unknown-globex.io", "transient1-initech.com", "permanent-umbrella.com"]
 #: What a worker round over DOMAINS runs, at the least (the heartbeat's, too, if it beats).
-ROUND = {"claim_jobs", "mark_run_started", "finish_jobs_done", "schedule_retry", "fail_job",
-         "count_finished_jobs", "finish_done_runs"}  # fmt: skip
+ROUND = {"pop_and_claim_jobs", "mark_run_started", "finish_jobs_done", "retry_jobs",
+         "fail_jobs", "count_finished_jobs", "finish_done_runs"}  # fmt: skip
 
 
 def work(app: Qualify, within: float = 60.0) -> Worker:

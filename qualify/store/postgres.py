@@ -31,8 +31,8 @@ DEFAULT_LEASE = 30.0
 #: dispatcher spent most of its time waiting on that (issue 11). A name added here must
 #: prepare (tests/test_prepared_pg.py prepares every one).
 PREPARED_STATEMENTS = frozenset({
-    "claim_jobs", "mark_run_started", "finish_jobs_done", "schedule_retry", "fail_job",
-    "count_finished_jobs", "finish_done_runs", "touch_run", "renew_leases",
+    "pop_and_claim_jobs", "claim_jobs", "mark_run_started", "finish_jobs_done", "retry_jobs",
+    "fail_jobs", "count_finished_jobs", "finish_done_runs", "touch_run", "renew_leases",
     "worker_heartbeat",
 })  # fmt: skip
 #: The URL's query parameter that turns them off (``?prepared_statements=off``), for a
