@@ -11,12 +11,20 @@ import psycopg2
 import pytest
 
 from qualify.api import Qualify
+from qualify.store import sql
 from tests.support import Stack, WorkerProcess, assert_consistent, create_run, raw
 
 pytestmark = pytest.mark.parametrize("stack", ["postgres", "postgres+redis"], indirect=True)
 
 #: A statement that locks run rows (the run's own row, not its counter shards).
 _LOCKS_A_RUN_ROW = re.compile(r"\bUPDATE\s+runs\b|\bFROM\s+runs\b.*\bFOR\s+UPDATE\b", re.I | re.S)
+_EXECUTE = re.compile(r"\s*EXECUTE\s+qualify_(\w+)", re.I)
+
+
+def statement_text(query: str) -> str:
+    """What a backend runs: for a prepared statement's EXECUTE, that statement's text."""
+    prepared = _EXECUTE.match(query)
+    return sql.queries("postgres")[prepared.group(1)] if prepared else query
 
 
 @pytest.fixture
@@ -57,7 +65,7 @@ def test_workers_never_wait_on_a_run_row_lock(
             " AND application_name LIKE 'qualify:%%' AND wait_event_type = 'Lock'"
         )
         samples += 1
-        found = [query for (query,) in server.fetchall()]
+        found = [statement_text(query) for (query,) in server.fetchall()]
         busy += bool(found)
         waits.extend(query for query in found if _LOCKS_A_RUN_ROW.search(query))
     for worker in fleet:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from qualify.store import sql
+from qualify.store.postgres import prepared_form
 
 STORE = Path(__file__).resolve().parent.parent / "qualify" / "store"
 # Methods of qualify.store.Database whose first argument is a query's name.
@@ -70,3 +71,13 @@ def test_parse_refuses_a_name_defined_twice_or_a_header_without_a_statement() ->
 def test_parse_keeps_the_statement_and_drops_its_comments() -> None:
     parsed = sql.parse("-- preamble\n\n-- one --\n-- What it does.\nSELECT 1\nFROM t;\n")
     assert parsed == {"one": "SELECT 1\nFROM t"}
+
+
+def test_placeholders_are_numbered_in_order_of_first_appearance() -> None:
+    form = prepared_form("q", "SELECT %(b)s, %(a)s, %(b)s, '100%%' LIKE %(a)s")
+    assert form.prepare == "PREPARE qualify_q AS SELECT $1, $2, $1, '100%%' LIKE $2"
+    assert form.execute == "EXECUTE qualify_q(%s, %s)"
+    assert form.params == ("b", "a")
+    assert prepared_form("now", "SELECT 1").execute == "EXECUTE qualify_now"
+    with pytest.raises(ValueError, match="bare %"):
+        prepared_form("q", "INSERT INTO t VALUES %s")

@@ -17,10 +17,17 @@ from typing import Any
 # (shutdown, admin termination), system errors.
 _PG_OUTAGE_CLASSES = {"08": "connection", "53": "out of resources", "57": "server shutting down",
                       "58": "server system error"}  # fmt: skip
+_SWAPPED_SESSION = (
+    "the server session changed under the connection (behind a transaction-mode pooler, add"
+    " ?prepared_statements=off to the database URL)"
+)
 # Statements that waited too long for a lock or lost a race: the next try may pass.
 _PG_TRANSIENT = {"40001": "serialization failure", "40P01": "deadlock", "55P03": "lock timeout",
                  "57014": "statement timeout", "25006": "read-only transaction",
-                 "25P03": "idle in transaction timeout"}  # fmt: skip
+                 "25P03": "idle in transaction timeout",
+                 # The session lost or already had qualify's prepared statements: a server
+                 # connection swapped under the client, as transaction pooling does.
+                 "26000": _SWAPPED_SESSION, "42P05": _SWAPPED_SESSION}  # fmt: skip
 
 
 def outage_cause(error: BaseException) -> str | None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase
@@ -21,6 +24,79 @@ from qualify.urls import redact
 _POOL_WAIT = 60
 #: The worker's default lease, for the bounds of processes that hold none (`run`, `status`).
 DEFAULT_LEASE = 30.0
+
+#: The statements a worker runs every round and every heartbeat, prepared on the server
+#: once per connection (PREPARE) and then run by name (EXECUTE): psycopg2 sends each
+#: statement as text, which the server parses and plans again every time, and a worker's
+#: dispatcher spent most of its time waiting on that (issue 11). A name added here must
+#: prepare (tests/test_prepared_pg.py prepares every one).
+PREPARED_STATEMENTS = frozenset({
+    "pop_and_claim_jobs", "claim_jobs", "mark_run_started", "finish_jobs_done", "retry_jobs",
+    "fail_jobs", "count_finished_jobs", "finish_done_runs", "touch_run", "renew_leases",
+    "worker_heartbeat",
+})  # fmt: skip
+#: The URL's query parameter that turns them off (``?prepared_statements=off``), for a
+#: transaction-mode pooler (PgBouncer's ``pool_mode = transaction``), which hands each
+#: transaction whichever server connection is free: one without the statement prepared.
+PREPARED_PARAMETER = "prepared_statements"
+#: SQLSTATEs of EXECUTE without the statement and of PREPARE of one already there.
+PREPARED_STATEMENT_MISSING = "26000"
+PREPARED_STATEMENT_EXISTS = "42P05"
+_SWITCH = {"on": True, "off": False}
+
+
+@dataclass(frozen=True)
+class PreparedStatement:
+    """A named query in its prepared form: ``prepare`` makes it on a connection, then
+    ``execute`` (with the parameters in the order of ``params``) runs it."""
+
+    name: str
+    prepare: str
+    execute: str
+    params: tuple[str, ...]
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%|%")
+
+
+def prepared_form(query: str, text: str) -> PreparedStatement:
+    """``text`` with each ``%(name)s`` turned into ``$k`` (numbered in the order of first
+    appearance), as PREPARE takes it. ``%%`` is left for psycopg2, which sends it as ``%``:
+    the PREPARE statement goes through the driver's parameter formatting like any other."""
+    order: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(0) == "%%":
+            return "%%"
+        if match.group(1) is None:
+            raise ValueError(f"query {query!r}: a bare % (a literal one is written %%)")
+        return f"${order.setdefault(match.group(1), len(order) + 1)}"
+
+    body = _PLACEHOLDER.sub(number, text)
+    name = f"qualify_{query}"
+    arguments = f"({', '.join(['%s'] * len(order))})" if order else ""
+    return PreparedStatement(
+        name=name,
+        prepare=f"PREPARE {name} AS {body}",
+        execute=f"EXECUTE {name}{arguments}",
+        params=tuple(order),
+    )
+
+
+@cache
+def _connection_class() -> type:
+    import psycopg2.extensions
+
+    class PreparingConnection(psycopg2.extensions.connection):
+        """A driver connection that knows which statements its server session has
+        prepared: a session's prepared statements end with it, so a connection the pool
+        opens later, or one opened again after the server dropped this one, has none."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.prepared: set[str] = set()
+
+    return PreparingConnection
 
 
 class _ReconnectingPostgres(ReconnectMixin, PooledPostgresqlDatabase):
@@ -36,6 +112,36 @@ class _ReconnectingPostgres(ReconnectMixin, PooledPostgresqlDatabase):
         (peewee.OperationalError, "terminating connection"),
         (peewee.InterfaceError, "connection already closed"),
     )
+
+    def execute_prepared(self, statement: PreparedStatement, params: Mapping[str, Any]) -> Any:
+        """Run ``statement`` by name, preparing it first on this thread's connection if that
+        connection has not. A reconnect (outside a transaction) runs the whole of it again,
+        on the new connection: prepared again there."""
+        arguments = tuple(params[name] for name in statement.params)
+        return self._reconnect(self._execute_prepared, statement, arguments)
+
+    def _execute_prepared(self, statement: PreparedStatement, arguments: tuple[Any, ...]) -> Any:
+        # PooledPostgresqlDatabase's execute_sql, not ours: ReconnectMixin's retry is the
+        # caller's, around both statements.
+        prepared = self.connection().prepared
+        try:
+            if statement.name not in prepared:
+                PooledPostgresqlDatabase.execute_sql(self, statement.prepare)
+                # A prepared statement outlives the transaction it was made in, even one
+                # that rolls back (tests/test_prepared_pg.py holds the server to it): it is
+                # there once PREPARE succeeded, and not when PREPARE failed.
+                prepared.add(statement.name)
+            return PooledPostgresqlDatabase.execute_sql(self, statement.execute, arguments)
+        except peewee.DatabaseError as exc:
+            # The session is not the one this connection prepared on (a transaction-mode
+            # pooler handed over another): believe the server, so the next try (the
+            # worker's, in a new transaction) prepares or runs as the session needs.
+            code = getattr(getattr(exc, "orig", None), "pgcode", None)
+            if code == PREPARED_STATEMENT_MISSING:
+                prepared.discard(statement.name)
+            elif code == PREPARED_STATEMENT_EXISTS:
+                prepared.add(statement.name)
+            raise
 
 
 class PostgresDatabase(Database):
@@ -67,6 +173,7 @@ class PostgresDatabase(Database):
             port = parts.port
         except ValueError:
             raise ConfigError(f"database {redact(target)!r}: invalid port") from None
+        prepare = _prepared_statements_setting(target, parts.query)
         db = _ReconnectingPostgres(
             unquote(parts.path.lstrip("/")),
             user=unquote(parts.username) if parts.username else None,
@@ -80,8 +187,9 @@ class PostgresDatabase(Database):
             max_connections=None,
             stale_timeout=None,
             timeout=_POOL_WAIT,
+            connection_factory=_connection_class(),
         )
-        database = cls(db, target)
+        database = cls(db, target, prepare=prepare)
         database.bound_transactions(DEFAULT_LEASE)
         try:
             db.connect(reuse_if_open=True)
@@ -92,6 +200,20 @@ class PostgresDatabase(Database):
                 f"database {redact(target)}: cannot connect ({reason})"
             ) from None
         return database
+
+    def __init__(self, db: peewee.Database, url: str, *, prepare: bool = True) -> None:
+        super().__init__(db, url)
+        self.prepared: dict[str, PreparedStatement] = (
+            {name: prepared_form(name, self.queries[name]) for name in PREPARED_STATEMENTS}
+            if prepare
+            else {}
+        )
+
+    def execute(self, query: str, params: Mapping[str, Any] | None = None) -> Any:
+        statement = self.prepared.get(query)
+        if statement is None:
+            return super().execute(query, params)
+        return self.db.execute_prepared(statement, params or {})
 
     def release(self) -> None:
         """This thread's connection back to the pool (outside a transaction only)."""
@@ -144,6 +266,16 @@ class PostgresDatabase(Database):
         from psycopg2.extras import execute_values
 
         execute_values(cursor, statement, chunk, page_size=len(chunk))
+
+
+def _prepared_statements_setting(target: str, query: str) -> bool:
+    values = parse_qs(query, keep_blank_values=True).get(PREPARED_PARAMETER, ["on"])
+    if len(values) != 1 or values[0].lower() not in _SWITCH:
+        shown = ", ".join(repr(value) for value in values)
+        raise ConfigError(
+            f"database {redact(target)!r}: {PREPARED_PARAMETER} must be on or off, not {shown}"
+        )
+    return _SWITCH[values[0].lower()]
 
 
 _COPY_ROWS = 5000  # rows a read of the stream formats at once

@@ -3,7 +3,9 @@
 As in procrastinate's ``sql/queries.sql``, each query is introduced by a ``-- name --`` line
 and may be followed by comment lines saying what it does; the text up to the next header is
 the statement. Each dialect's file is written in that dialect, placeholders included: nothing
-rewrites SQL text at run time. Both files define the same names (a test holds them to it),
+rewrites SQL text at run time, except that PostgreSQL's backend numbers the placeholders
+(``$1``...) of the few statements it prepares on the server (``PREPARED_STATEMENTS`` in
+``qualify/store/postgres.py``). Both files define the same names (a test holds them to it),
 except the few in :data:`ONE_DIALECT`: a statement one database can write and the other cannot,
 which the code runs only on that database.
 """

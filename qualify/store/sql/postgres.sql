@@ -418,9 +418,10 @@ ON CONFLICT (run_id, shard) DO UPDATE SET
 -- a run that is done is locked: a run still working is read, never written, so the check
 -- costs no lock wait. Run after counting (in the same transaction) and by maintenance: two
 -- workers that finish a run's last jobs at once may each miss the other's uncommitted count.
+-- The cast types %(run_id)s for PREPARE, which cannot infer it from IS NULL.
 UPDATE runs SET status = 'COMPLETED', finished_at = (extract(epoch from clock_timestamp())::double precision), updated_at = (extract(epoch from clock_timestamp())::double precision)
 WHERE status IN ('PENDING', 'PROCESSING')
-  AND (%(run_id)s IS NULL OR id = %(run_id)s)
+  AND (%(run_id)s::bigint IS NULL OR id = %(run_id)s)
   AND completed + failed + cancelled
       + (SELECT COALESCE(SUM(c.completed + c.failed), 0) FROM run_counters c
          WHERE c.run_id = runs.id) >= total;
