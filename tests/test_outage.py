@@ -181,10 +181,12 @@ def test_a_dead_site_among_healthy_ones_is_recorded_as_what_it_is(
     start(running, app, concurrency=2, burst=True, outage_hold=30.0).join()
     record = app.runs.job(run_id, "dead-acme.com")
     # A healthy job vouched for our side long before the 30 s hold was over: it was
-    # recorded while the rest of the run went on, not after it.
+    # recorded while the rest of the run went on, not after the hold. (It may share its
+    # round, and so its finish time, with the run's last jobs: a round records together
+    # whatever finished together.)
     assert (record.state, record.verdict, record.attempts) == ("done", "unknown", 1)
-    last = max(r.finished_at or 0 for r in app.runs.records(run_id))
-    assert record.finished_at is not None and record.finished_at < last
+    assert record.finished_at is not None
+    assert record.finished_at - app.runs.get(run_id).created_at < 15
     assert record.extra["error"] == "dns_nxdomain"
     assert app.runs.get(run_id).completed == 11
     assert lines(log, "paused: ") == []
