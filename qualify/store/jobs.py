@@ -160,7 +160,7 @@ class Jobs:
 
     def _pop_and_claim(self, limit: int, owner: str, lease: float) -> tuple[int, list[ClaimedJob]]:
         """The queue's pop and the claim in one statement (the queue in this database, on a
-        backend that can): how many messages were taken, and the jobs claimed."""
+        backend that can): how many job ids came off the queue, and the jobs claimed."""
         rows = self.database.rows(
             "pop_and_claim_jobs",
             queue=QUEUE_NAME, prefix=MESSAGE_PREFIX, digits=MESSAGE_DIGITS,
