@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,21 @@ def sqlite_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[St
 @pytest.fixture
 def app(stack: Stack) -> Qualify:
     return stack.open()
+
+
+@pytest.fixture
+def server(stack: Stack) -> Iterator[Any]:
+    """A cursor on the test's PostgreSQL database, outside qualify, to watch the server
+    (autocommit, named ``qualify-test-watcher`` so it is told apart from qualify's own)."""
+    import psycopg2
+
+    conn = psycopg2.connect(stack.db, application_name="qualify-test-watcher")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            yield cursor
+    finally:
+        conn.close()
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ prepares nothing."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import peewee
-import psycopg2
 import pytest
 from click.testing import CliRunner
 
@@ -63,18 +61,6 @@ def outcomes(app: Qualify, run_id: int) -> list[tuple[Any, ...]]:
          r.evidence, r.extra)
         for r in app.runs.records(run_id)
     ]  # fmt: skip
-
-
-@pytest.fixture
-def server(stack: Stack) -> Iterator[Any]:
-    """A cursor on the test's database, outside qualify."""
-    conn = psycopg2.connect(stack.db, application_name="qualify-test-watcher")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            yield cursor
-    finally:
-        conn.close()
 
 
 def test_a_worker_round_prepares_its_statements_with_the_same_outcomes_as_plain_text(

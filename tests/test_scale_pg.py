@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import psycopg2
 import pytest
 
 from qualify.api import Qualify
 from qualify.store import sql
-from tests.support import Stack, WorkerProcess, assert_consistent, create_run, raw
+from tests.support import WorkerProcess, assert_consistent, create_run, raw
 
 pytestmark = pytest.mark.parametrize("stack", ["postgres", "postgres+redis"], indirect=True)
 
@@ -25,18 +25,6 @@ def statement_text(query: str) -> str:
     """What a backend runs: for a prepared statement's EXECUTE, that statement's text."""
     prepared = _EXECUTE.match(query)
     return sql.queries("postgres")[prepared.group(1)] if prepared else query
-
-
-@pytest.fixture
-def server(stack: Stack) -> Iterator[psycopg2.extensions.cursor]:
-    """A cursor on the test's database, outside qualify, to watch the server."""
-    conn = psycopg2.connect(stack.db, application_name="qualify-test-watcher")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            yield cursor
-    finally:
-        conn.close()
 
 
 def _finished(app: Qualify, run_id: int) -> int:
