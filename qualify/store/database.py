@@ -37,9 +37,6 @@ class Database(ABC):
     dialect: ClassVar[str]
     #: Words that differ between dialects in the migrations' DDL (``{PK}``, ``{DOUBLE}``...).
     ddl_types: ClassVar[Mapping[str, str]]
-    #: With the queue in this database, one statement takes messages off it and claims their
-    #: jobs (``pop_and_claim_jobs``, a query only this dialect defines).
-    pops_and_claims_at_once: ClassVar[bool] = False
 
     def __init__(self, db: peewee.Database, url: str) -> None:
         self.db = db

@@ -131,13 +131,11 @@ class Jobs:
         try:
             with db.write():
                 recorded = self._record(outcomes) if outcomes else set()
-                if limit and queue.transactional and db.pops_and_claims_at_once:
-                    taken, claimed = self._pop_and_claim(limit, owner, lease)
-                    crash_point("worker.after_pop")  # pop and claim commit together
-                    return Round(taken, claimed, recorded)
                 if limit and queue.transactional:
-                    job_ids = queue.pop(limit)  # pop and claim commit together
-                    crash_point("worker.after_pop")  # so a crash here pops nothing
+                    taken, claimed = self._pop_and_claim(limit, owner, lease)
+                    # Pop and claim commit together: a crash here pops nothing.
+                    crash_point("worker.after_pop")
+                    return Round(taken, claimed, recorded)
                 return Round(len(job_ids), self._claim(job_ids, owner, lease), recorded)
         except BaseException:
             if job_ids and not queue.transactional:
@@ -159,8 +157,12 @@ class Jobs:
         return self._claimed(rows, owner)
 
     def _pop_and_claim(self, limit: int, owner: str, lease: float) -> tuple[int, list[ClaimedJob]]:
-        """The queue's pop and the claim in one statement (the queue in this database, on a
-        backend that can): how many job ids came off the queue, and the jobs claimed."""
+        """With the queue in this database, in the caller's transaction: take up to
+        ``limit`` job ids off the queue and claim their jobs, in one statement where the
+        dialect has one (``pop_and_claim_jobs``); how many ids came off, and the jobs claimed."""
+        if "pop_and_claim_jobs" not in self.database.queries:
+            job_ids = self.queue.pop(limit)
+            return len(job_ids), self._claim(job_ids, owner, lease)
         rows = self.database.rows(
             "pop_and_claim_jobs",
             queue=QUEUE_NAME, prefix=MESSAGE_PREFIX, digits=MESSAGE_DIGITS,

@@ -148,7 +148,6 @@ class PostgresDatabase(Database):
     db: _ReconnectingPostgres
 
     dialect: ClassVar[str] = "postgres"
-    pops_and_claims_at_once: ClassVar[bool] = True
     ddl_types: ClassVar[dict[str, str]] = {
         "PK": "BIGSERIAL PRIMARY KEY",
         "DOUBLE": "DOUBLE PRECISION",

@@ -16,8 +16,8 @@ import re
 from functools import cache
 from importlib import resources
 
-#: Queries only one dialect defines, and which: the code asks the database whether it has them
-#: (e.g. ``Database.pops_and_claims_at_once``).
+#: Queries only one dialect defines, and which: the code runs one only where the database's
+#: queries hold it (``Jobs._pop_and_claim``).
 ONE_DIALECT = {"pop_and_claim_jobs": "postgres"}
 
 _HEADER = re.compile(r"^-- ([a-z_][a-z0-9_]*) --$", re.MULTILINE)
