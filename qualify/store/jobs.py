@@ -177,12 +177,12 @@ class Jobs:
         db = self.database
         claimed = [ClaimedJob.from_row(row, owner) for row in rows]
         starting = sorted({job.run_id for job in claimed} - self._started)
-        for run_id in starting:
-            db.execute("mark_run_started", {"run_id": run_id})
-        if starting:
+        started = [run_id for run_id in starting if db.value("mark_run_started", run_id=run_id)]
+        if started:
             # Once it commits the run is PROCESSING for good (mark_run_started changes a
-            # PENDING run only): later rounds need not ask again.
-            db.after_commit(lambda: self._started.update(starting))
+            # PENDING run only): later rounds need not ask again. A run another worker was
+            # marking at that moment is asked about again next round.
+            db.after_commit(lambda: self._started.update(started))
         return sorted(claimed, key=lambda job: job.id)
 
     def renew(self, owner: str, job_ids: Sequence[int], lease: float) -> set[int]:

@@ -327,8 +327,19 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, (SELECT COUNT(*) FROM wanted),
 -- mark_run_started --
 -- Only a PENDING run is changed (locked): once it is PROCESSING, claims leave its row alone,
 -- so workers claiming at once do not queue on it (a claimed job's live lease is activity).
-UPDATE runs SET status = 'PROCESSING', updated_at = (extract(epoch from clock_timestamp())::double precision)
-WHERE id = %(run_id)s AND status = 'PENDING';
+-- Nor do they queue while it is PENDING: a run another worker is marking right now (its row
+-- locked) is skipped, and `started` is false, for this worker to ask again next round; true
+-- when this statement marked it or it was no longer PENDING.
+WITH marked AS (
+    UPDATE runs SET status = 'PROCESSING',
+           updated_at = (extract(epoch from clock_timestamp())::double precision)
+    WHERE id IN (SELECT id FROM runs WHERE id = %(run_id)s AND status = 'PENDING'
+                 FOR UPDATE SKIP LOCKED)
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM marked)
+       OR NOT EXISTS (SELECT 1 FROM runs WHERE id = %(run_id)s AND status = 'PENDING')
+       AS started;
 
 -- renew_leases --
 -- Locks its rows in id order, as every statement locking several jobs does: two

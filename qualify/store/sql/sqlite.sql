@@ -283,10 +283,14 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'queued'
 RETURNING id, run_id, domain, attempts, claims, error_code;
 
 -- mark_run_started --
--- Only a PENDING run is changed (locked): once it is PROCESSING, claims leave its row alone,
--- so workers claiming at once do not queue on it (a claimed job's live lease is activity).
-UPDATE runs SET status = 'PROCESSING', updated_at = ((julianday('now') - 2440587.5) * 86400.0)
-WHERE id = :run_id AND status = 'PENDING';
+-- A PENDING run becomes PROCESSING; `started` is true once it is no longer PENDING (a process
+-- asks once per run). One writer at a time: nothing to skip, as the PostgreSQL text does.
+UPDATE runs SET
+       updated_at = CASE WHEN status = 'PENDING'
+                         THEN ((julianday('now') - 2440587.5) * 86400.0) ELSE updated_at END,
+       status = CASE WHEN status = 'PENDING' THEN 'PROCESSING' ELSE status END
+WHERE id = :run_id
+RETURNING 1 AS started;
 
 -- renew_leases --
 UPDATE jobs SET lease_expires_at = ((julianday('now') - 2440587.5) * 86400.0) + :lease
